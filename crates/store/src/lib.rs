@@ -1,1 +1,167 @@
-//! placeholder
+//! The store: Tocsin's replicated state machine on SQLite.
+//!
+//! [`Store`] owns the one write connection and the only write path,
+//! [`Store::apply_batch`], which applies [`Command`]s in log order
+//! (invariant 1). [`Reader`] serves every read through read-only
+//! connections. This crate is the only one that speaks SQL.
+//!
+//! Architecture invariants:
+//! - `apply` is deterministic (invariant 2): it reads no clock, no RNG, no
+//!   environment; the same log gives the same [`Query::digest`] on every
+//!   node.
+//! - The data a batch changes and the log position it reached are written
+//!   in one SQLite transaction, so a crash leaves either both or neither.
+//! - The store knows nothing of openraft: the cluster crate hands it log
+//!   indexes and an opaque metadata string.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), tocsin_store::StoreError> {
+//! use tocsin_store::{Command, Envelope, Store};
+//! let mut store = Store::open(std::path::Path::new("state.db"))?;
+//! let noop = Envelope::new(Command::Noop { padding: String::new() });
+//! let outcomes = store.apply_batch([(1, Some(&noop))], "{}")?;
+//! let digest = store.reader().read(|q| q.digest())?;
+//! # let _ = (outcomes, digest); Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod apply;
+mod command;
+mod digest;
+mod error;
+mod model;
+mod query;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+
+pub use command::{
+    COMMAND_FORMAT, Command, CreateCalendar, CreateUser, Envelope, Outcome, Precondition,
+    PutObject, Rejection,
+};
+pub use error::StoreError;
+pub use model::{
+    Calendar, CalendarId, CalendarObject, Change, Counts, ObjectId, ObjectSummary, Principal,
+    PropName, TimeBounds,
+};
+pub use query::{Query, Reader};
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+
+/// The key under which the cluster's metadata (last applied log id,
+/// membership) is kept, in the same transaction as the data.
+const RAFT_META_KEY: &str = "applied";
+
+/// The state database, opened for writing.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    reader: Reader,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it if absent. A file of a
+    /// newer schema or of another program is refused untouched.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = schema::open_checked(path)?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+            reader: Reader::new(path),
+        })
+    }
+
+    /// A handle for reads, shareable across threads.
+    pub fn reader(&self) -> Reader {
+        self.reader.clone()
+    }
+
+    /// The file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies log entries in order, in one transaction with `raft_meta`.
+    ///
+    /// Each item is a log index and its command, or `None` for an entry
+    /// that carries no command (blank or membership); those yield `None`.
+    pub fn apply_batch<'a>(
+        &mut self,
+        entries: impl IntoIterator<Item = (u64, Option<&'a Envelope>)>,
+        raft_meta: &str,
+    ) -> Result<Vec<Option<Outcome>>, StoreError> {
+        let mut tx = self.conn.transaction()?;
+        let mut outcomes = Vec::new();
+        for (index, envelope) in entries {
+            let outcome = match envelope {
+                Some(envelope) => Some(apply_envelope(&mut tx, index, envelope)?),
+                None => None,
+            };
+            outcomes.push(outcome);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
+            rusqlite::params![RAFT_META_KEY, raft_meta],
+        )?;
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// The metadata written with the last applied batch.
+    pub fn raft_meta(&self) -> Result<Option<String>, StoreError> {
+        raft_meta(&self.conn)
+    }
+
+    /// Makes everything applied so far durable in the database file, so the
+    /// log before it may be purged.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Replaces the whole state with the database file at `src` (a
+    /// snapshot made by [`Reader::export_snapshot`]), after checking it is
+    /// a Tocsin database this build understands.
+    pub fn import_snapshot(&mut self, src: &Path) -> Result<(), StoreError> {
+        schema::check_snapshot(src)?;
+        self.conn.restore(
+            rusqlite::DatabaseName::Main,
+            src,
+            None::<fn(rusqlite::backup::Progress)>,
+        )?;
+        Ok(())
+    }
+}
+
+/// Applies one command inside a savepoint, kept only if it was applied.
+fn apply_envelope(
+    tx: &mut rusqlite::Transaction,
+    index: u64,
+    envelope: &Envelope,
+) -> Result<Outcome, StoreError> {
+    if envelope.format > COMMAND_FORMAT {
+        return Err(StoreError::CommandTooNew {
+            found: envelope.format,
+            supported: COMMAND_FORMAT,
+        });
+    }
+    let savepoint = tx.savepoint()?;
+    let outcome = apply::apply_command(&savepoint, index, &envelope.command)?;
+    if matches!(outcome, Outcome::Applied { .. }) {
+        savepoint.commit()?;
+    }
+    // Dropping an uncommitted savepoint rolls it back.
+    Ok(outcome)
+}
+
+pub(crate) fn raft_meta(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM raft_meta WHERE key = ?1",
+            [RAFT_META_KEY],
+            |r| r.get(0),
+        )
+        .optional()?)
+}

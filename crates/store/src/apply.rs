@@ -1,0 +1,467 @@
+//! `apply`: the one function that writes durable state (invariant 1).
+//!
+//! Owns the meaning of every [`Command`] as SQL inside the caller's
+//! transaction. It must stay deterministic (invariant 2): it reads no
+//! clock, no randomness, no environment — only the command, the log index
+//! it is applied at, and the rows already in the database. Everything an
+//! object implies (its index row, watermark, tombstone, pending outbox
+//! entries) changes in the same call as the object (invariant 3).
+//!
+//! Every command runs in its own savepoint: a command that ends in a
+//! rejection leaves nothing behind, even if it wrote before finding out.
+//! A command must never fail with a SQL error for a reason the state could
+//! explain (a taken id, a missing owner): such a failure would stop the
+//! node, so each is checked first and answered with a [`Rejection`].
+
+use rusqlite::{Connection as Transaction, OptionalExtension, params};
+use tocsin_calendar::Instant;
+
+use crate::StoreError;
+use crate::command::{
+    Command, CreateCalendar, CreateUser, Outcome, Precondition, PutObject, Rejection,
+};
+use crate::model::{CalendarId, PropName};
+
+type ApplyResult = Result<Outcome, StoreError>;
+
+/// Applies one command at log index `revision`.
+pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) -> ApplyResult {
+    let rev = revision_sql(revision)?;
+    match command {
+        Command::CreateUser(user) => create_user(tx, rev, user),
+        Command::SetPassword {
+            name,
+            password_hash,
+            at,
+        } => update_principal(tx, rev, name, "password_hash", password_hash, *at),
+        Command::SetAddresses {
+            name,
+            addresses,
+            at,
+        } => {
+            let json = encode_list(addresses);
+            update_principal(tx, rev, name, "addresses", &json, *at)
+        }
+        Command::RemoveUser { name, at } => remove_user(tx, rev, name, *at),
+        Command::CreateCalendar(calendar) => create_calendar(tx, rev, calendar),
+        Command::PatchCalendar {
+            id,
+            set,
+            remove,
+            at,
+        } => patch_calendar(tx, rev, id, set, remove, *at),
+        Command::DeleteCalendar { id, at } => delete_calendar(tx, rev, id, *at),
+        Command::PutObject(put) => put_object(tx, rev, put),
+        Command::DeleteObject {
+            calendar_id,
+            href,
+            if_match,
+            at,
+        } => delete_object(tx, rev, calendar_id, href, if_match.as_deref(), *at),
+        Command::Noop { .. } => Ok(applied(rev, false)),
+    }
+}
+
+/// Log indexes are stored as SQLite integers; one past `i64::MAX` cannot be.
+fn revision_sql(revision: u64) -> Result<i64, StoreError> {
+    i64::try_from(revision).map_err(|_| StoreError::corrupt("raft log", "log index beyond i64"))
+}
+
+fn applied(rev: i64, created: bool) -> Outcome {
+    Outcome::Applied {
+        revision: rev as u64,
+        created,
+    }
+}
+
+fn rejected(rejection: Rejection) -> ApplyResult {
+    Ok(Outcome::Rejected(rejection))
+}
+
+pub(crate) fn encode_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn create_user(tx: &Transaction, rev: i64, user: &CreateUser) -> ApplyResult {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO principals (name, password_hash, display_name, addresses, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![
+            user.name,
+            user.password_hash,
+            user.display_name,
+            encode_list(&user.addresses),
+            user.at.millis()
+        ],
+    )?;
+    if inserted == 0 {
+        return rejected(Rejection::AlreadyExists);
+    }
+    if let Some(calendar) = &user.default_calendar {
+        if calendar_conflicts(tx, calendar)? {
+            return rejected(Rejection::AlreadyExists);
+        }
+        insert_calendar(tx, rev, calendar)?;
+    }
+    Ok(applied(rev, true))
+}
+
+fn update_principal(
+    tx: &Transaction,
+    rev: i64,
+    name: &str,
+    column: &'static str,
+    value: &str,
+    at: Instant,
+) -> ApplyResult {
+    let sql = format!("UPDATE principals SET {column} = ?1, updated_ms = ?2 WHERE name = ?3");
+    let updated = tx.execute(&sql, params![value, at.millis(), name])?;
+    if updated == 0 {
+        return rejected(Rejection::NotFound);
+    }
+    Ok(applied(rev, false))
+}
+
+fn remove_user(tx: &Transaction, rev: i64, name: &str, at: Instant) -> ApplyResult {
+    let calendars: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT id FROM calendars WHERE owner = ?1")?;
+        let rows = stmt.query_map([name], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for id in &calendars {
+        delete_calendar_rows(tx, &CalendarId(id.clone()), at)?;
+    }
+    tx.execute("DELETE FROM per_user_data WHERE user = ?1", [name])?;
+    tx.execute("DELETE FROM alarm_watermarks WHERE user = ?1", [name])?;
+    cancel_pending_outbox(tx, "user = ?1", name, "user removed", at)?;
+    let removed = tx.execute("DELETE FROM principals WHERE name = ?1", [name])?;
+    if removed == 0 {
+        return rejected(Rejection::NotFound);
+    }
+    Ok(applied(rev, false))
+}
+
+fn create_calendar(tx: &Transaction, rev: i64, calendar: &CreateCalendar) -> ApplyResult {
+    let owner_exists: bool = tx
+        .query_row(
+            "SELECT 1 FROM principals WHERE name = ?1",
+            [&calendar.owner],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !owner_exists {
+        return rejected(Rejection::NotFound);
+    }
+    if calendar_conflicts(tx, calendar)? {
+        return rejected(Rejection::AlreadyExists);
+    }
+    insert_calendar(tx, rev, calendar)?;
+    Ok(applied(rev, true))
+}
+
+/// A calendar's slug is taken in its owner's home, or its planned id is in use.
+fn calendar_conflicts(tx: &Transaction, calendar: &CreateCalendar) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM calendars WHERE (owner = ?1 AND slug = ?2) OR id = ?3",
+            params![calendar.owner, calendar.slug, calendar.id.0],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn insert_calendar(
+    tx: &Transaction,
+    rev: i64,
+    calendar: &CreateCalendar,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO calendars (id, owner, slug, components, revision, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![
+            calendar.id.0,
+            calendar.owner,
+            calendar.slug,
+            encode_list(&calendar.components),
+            rev,
+            calendar.at.millis()
+        ],
+    )?;
+    for (name, value) in &calendar.props {
+        set_prop(tx, &calendar.id, name, value)?;
+    }
+    Ok(())
+}
+
+fn set_prop(
+    tx: &Transaction,
+    id: &CalendarId,
+    name: &PropName,
+    value: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO calendar_props (calendar_id, namespace, name, value) VALUES (?1, ?2, ?3, ?4)",
+        params![id.0, name.namespace, name.name, value],
+    )?;
+    Ok(())
+}
+
+fn calendar_owner(tx: &Transaction, id: &CalendarId) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_row("SELECT owner FROM calendars WHERE id = ?1", [&id.0], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+fn touch_calendar(
+    tx: &Transaction,
+    id: &CalendarId,
+    rev: i64,
+    at: Instant,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE calendars SET revision = ?1, updated_ms = ?2 WHERE id = ?3",
+        params![rev, at.millis(), id.0],
+    )?;
+    Ok(())
+}
+
+fn patch_calendar(
+    tx: &Transaction,
+    rev: i64,
+    id: &CalendarId,
+    set: &[(PropName, String)],
+    remove: &[PropName],
+    at: Instant,
+) -> ApplyResult {
+    if calendar_owner(tx, id)?.is_none() {
+        return rejected(Rejection::NotFound);
+    }
+    for (name, value) in set {
+        set_prop(tx, id, name, value)?;
+    }
+    for name in remove {
+        tx.execute(
+            "DELETE FROM calendar_props WHERE calendar_id = ?1 AND namespace = ?2 AND name = ?3",
+            params![id.0, name.namespace, name.name],
+        )?;
+    }
+    touch_calendar(tx, id, rev, at)?;
+    Ok(applied(rev, false))
+}
+
+fn delete_calendar(tx: &Transaction, rev: i64, id: &CalendarId, at: Instant) -> ApplyResult {
+    if calendar_owner(tx, id)?.is_none() {
+        return rejected(Rejection::NotFound);
+    }
+    delete_calendar_rows(tx, id, at)?;
+    Ok(applied(rev, false))
+}
+
+/// Removes a calendar with every row derived from its objects (invariant 3).
+fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Result<(), StoreError> {
+    const OBJECTS_OF_CALENDAR: &str = "SELECT id FROM objects WHERE calendar_id = ?1";
+    for table in ["per_user_data", "alarm_index", "alarm_watermarks"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE object_id IN ({OBJECTS_OF_CALENDAR})"),
+            [&id.0],
+        )?;
+    }
+    cancel_pending_outbox(
+        tx,
+        &format!("object_id IN ({OBJECTS_OF_CALENDAR})"),
+        &id.0,
+        "calendar deleted",
+        at,
+    )?;
+    tx.execute("DELETE FROM objects WHERE calendar_id = ?1", [&id.0])?;
+    tx.execute("DELETE FROM tombstones WHERE calendar_id = ?1", [&id.0])?;
+    tx.execute("DELETE FROM calendar_props WHERE calendar_id = ?1", [&id.0])?;
+    tx.execute("DELETE FROM calendars WHERE id = ?1", [&id.0])?;
+    Ok(())
+}
+
+/// Pending deliveries of something that no longer exists are cancelled,
+/// with the reason, never silently dropped (invariant 8).
+fn cancel_pending_outbox(
+    tx: &Transaction,
+    filter: &str,
+    arg: &str,
+    reason: &str,
+    at: Instant,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "UPDATE alarm_outbox SET state = 'cancelled', last_error = ?2, updated_ms = ?3, next_attempt_ms = NULL
+             WHERE state = 'pending' AND {filter}"
+        ),
+        params![arg, reason, at.millis()],
+    )?;
+    Ok(())
+}
+
+struct ExistingObject {
+    id: String,
+    etag: String,
+}
+
+fn existing_object(
+    tx: &Transaction,
+    calendar_id: &CalendarId,
+    href: &str,
+) -> Result<Option<ExistingObject>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT id, etag FROM objects WHERE calendar_id = ?1 AND href = ?2",
+            params![calendar_id.0, href],
+            |r| {
+                Ok(ExistingObject {
+                    id: r.get(0)?,
+                    etag: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+fn precondition_holds(precondition: &Precondition, existing: Option<&ExistingObject>) -> bool {
+    match precondition {
+        Precondition::None => true,
+        Precondition::IfMatch(etag) => existing.is_some_and(|e| &e.etag == etag),
+        Precondition::IfNoneMatch => existing.is_none(),
+    }
+}
+
+fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
+    let Some(owner) = calendar_owner(tx, &put.calendar_id)? else {
+        return rejected(Rejection::NotFound);
+    };
+    let existing = existing_object(tx, &put.calendar_id, &put.href)?;
+    if !precondition_holds(&put.precondition, existing.as_ref()) {
+        return rejected(Rejection::PreconditionFailed);
+    }
+    let uid_holder: Option<String> = tx
+        .query_row(
+            "SELECT href FROM objects WHERE calendar_id = ?1 AND uid = ?2 AND href != ?3",
+            params![put.calendar_id.0, put.uid, put.href],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(href) = uid_holder {
+        return rejected(Rejection::UidConflict { href });
+    }
+    let start = put.bounds.start.map(Instant::millis);
+    let end = put.bounds.end.map(Instant::millis);
+    let object_id = match &existing {
+        Some(e) => {
+            tx.execute(
+                "UPDATE objects SET uid = ?1, kind = ?2, ical = ?3, etag = ?4, revision = ?5,
+                 start_ms = ?6, end_ms = ?7, modified_ms = ?8 WHERE id = ?9",
+                params![
+                    put.uid,
+                    put.kind,
+                    put.ical,
+                    put.etag,
+                    rev,
+                    start,
+                    end,
+                    put.at.millis(),
+                    e.id
+                ],
+            )?;
+            e.id.clone()
+        }
+        None => {
+            if object_id_taken(tx, &put.new_object_id.0)? {
+                return rejected(Rejection::AlreadyExists);
+            }
+            tx.execute(
+                "INSERT INTO objects (id, calendar_id, href, uid, kind, ical, etag, revision, start_ms, end_ms, created_ms, modified_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                params![
+                    put.new_object_id.0,
+                    put.calendar_id.0,
+                    put.href,
+                    put.uid,
+                    put.kind,
+                    put.ical,
+                    put.etag,
+                    rev,
+                    start,
+                    end,
+                    put.at.millis()
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM tombstones WHERE calendar_id = ?1 AND href = ?2",
+                params![put.calendar_id.0, put.href],
+            )?;
+            put.new_object_id.0.clone()
+        }
+    };
+    // Invariant 7: an edit keeps the watermark; only a new object starts one.
+    tx.execute(
+        "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
+        params![object_id, owner, put.at.millis()],
+    )?;
+    // Invariant 4: the index row comes from this command's own plan, never
+    // from a value already stored (the seed's bug).
+    write_index_row(tx, &object_id, put.next_check)?;
+    touch_calendar(tx, &put.calendar_id, rev, put.at)?;
+    Ok(applied(rev, existing.is_none()))
+}
+
+fn object_id_taken(tx: &Transaction, id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row("SELECT 1 FROM objects WHERE id = ?1", [id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn write_index_row(
+    tx: &Transaction,
+    object_id: &str,
+    next_check: Option<Instant>,
+) -> Result<(), StoreError> {
+    match next_check {
+        Some(at) => tx.execute(
+            "INSERT OR REPLACE INTO alarm_index (object_id, next_check_ms) VALUES (?1, ?2)",
+            params![object_id, at.millis()],
+        )?,
+        None => tx.execute("DELETE FROM alarm_index WHERE object_id = ?1", [object_id])?,
+    };
+    Ok(())
+}
+
+fn delete_object(
+    tx: &Transaction,
+    rev: i64,
+    calendar_id: &CalendarId,
+    href: &str,
+    if_match: Option<&str>,
+    at: Instant,
+) -> ApplyResult {
+    let Some(existing) = existing_object(tx, calendar_id, href)? else {
+        return rejected(Rejection::NotFound);
+    };
+    if if_match.is_some_and(|etag| etag != existing.etag) {
+        return rejected(Rejection::PreconditionFailed);
+    }
+    for table in ["per_user_data", "alarm_index", "alarm_watermarks"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE object_id = ?1"),
+            [&existing.id],
+        )?;
+    }
+    cancel_pending_outbox(tx, "object_id = ?1", &existing.id, "object deleted", at)?;
+    tx.execute("DELETE FROM objects WHERE id = ?1", [&existing.id])?;
+    tx.execute(
+        "INSERT OR REPLACE INTO tombstones (calendar_id, href, revision) VALUES (?1, ?2, ?3)",
+        params![calendar_id.0, href, rev],
+    )?;
+    touch_calendar(tx, calendar_id, rev, at)?;
+    Ok(applied(rev, false))
+}

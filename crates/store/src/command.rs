@@ -1,0 +1,233 @@
+//! Commands: the only way durable state changes (invariant 1).
+//!
+//! This module owns the shape of every change that can be written to the
+//! store and of its deterministic answer, [`Outcome`]. A command carries
+//! everything that depends on the clock, randomness or the node — ids,
+//! timestamps, ETags, planned alarm times — because only the leader may
+//! compute those (invariant 2). It must never hold anything `apply` would
+//! have to look up outside the store.
+//!
+//! Commands are serialised into the replicated log, so the enum is
+//! versioned through [`Envelope`]: variants may be added, never changed.
+
+use serde::{Deserialize, Serialize};
+use tocsin_calendar::Instant;
+
+use crate::model::{CalendarId, ObjectId, PropName, TimeBounds};
+
+/// The version of the command encoding this build writes and understands.
+pub const COMMAND_FORMAT: u16 = 1;
+
+/// A command as it travels in the replicated log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The encoding version, [`COMMAND_FORMAT`] when written by this build.
+    pub format: u16,
+    /// The change itself.
+    pub command: Command,
+}
+
+impl Envelope {
+    /// Wraps a command in the current format.
+    pub fn new(command: Command) -> Self {
+        Envelope {
+            format: COMMAND_FORMAT,
+            command,
+        }
+    }
+}
+
+/// Every change to durable state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    /// Create a principal.
+    CreateUser(CreateUser),
+    /// Replace a principal's password hash.
+    SetPassword {
+        /// The principal.
+        name: String,
+        /// Its new argon2id PHC string.
+        password_hash: String,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Replace a principal's calendar-user addresses.
+    SetAddresses {
+        /// The principal.
+        name: String,
+        /// `mailto:` URIs.
+        addresses: Vec<String>,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Remove a principal and everything it owns.
+    RemoveUser {
+        /// The principal.
+        name: String,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Create a calendar collection.
+    CreateCalendar(CreateCalendar),
+    /// Set and remove calendar properties, all or nothing.
+    PatchCalendar {
+        /// The calendar.
+        id: CalendarId,
+        /// Properties to set, in order.
+        set: Vec<(PropName, String)>,
+        /// Properties to remove.
+        remove: Vec<PropName>,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Delete a calendar and every object, index row and watermark in it.
+    DeleteCalendar {
+        /// The calendar.
+        id: CalendarId,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Create or replace a calendar object with its alarm plan (invariant 3).
+    PutObject(Box<PutObject>),
+    /// Delete a calendar object with its derived rows (invariant 3).
+    DeleteObject {
+        /// The calendar holding it.
+        calendar_id: CalendarId,
+        /// Its name within the calendar.
+        href: String,
+        /// The client's If-Match, checked at apply time.
+        if_match: Option<String>,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Does nothing; used to measure the write path.
+    Noop {
+        /// Bytes of padding, so benchmarks can size the entry.
+        padding: String,
+    },
+}
+
+impl Command {
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::CreateUser(_) => "create_user",
+            Command::SetPassword { .. } => "set_password",
+            Command::SetAddresses { .. } => "set_addresses",
+            Command::RemoveUser { .. } => "remove_user",
+            Command::CreateCalendar(_) => "create_calendar",
+            Command::PatchCalendar { .. } => "patch_calendar",
+            Command::DeleteCalendar { .. } => "delete_calendar",
+            Command::PutObject(_) => "put_object",
+            Command::DeleteObject { .. } => "delete_object",
+            Command::Noop { .. } => "noop",
+        }
+    }
+}
+
+/// Create a principal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateUser {
+    /// Login name, also the last segment of the principal URL.
+    pub name: String,
+    /// argon2id PHC string, hashed (with its random salt) by the leader.
+    pub password_hash: String,
+    /// Shown by clients.
+    pub display_name: Option<String>,
+    /// Calendar-user addresses (`mailto:` URIs).
+    pub addresses: Vec<String>,
+    /// A first calendar to create with the user, so clients find one.
+    pub default_calendar: Option<CreateCalendar>,
+    /// When the leader planned it.
+    pub at: Instant,
+}
+
+/// Create a calendar collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateCalendar {
+    /// Planned by the leader.
+    pub id: CalendarId,
+    /// The owning principal.
+    pub owner: String,
+    /// The collection's URL segment in the owner's calendar home.
+    pub slug: String,
+    /// The component types it accepts (`VEVENT`, `VTODO`, …).
+    pub components: Vec<String>,
+    /// Initial properties.
+    pub props: Vec<(PropName, String)>,
+    /// When the leader planned it.
+    pub at: Instant,
+}
+
+/// What a client must find for a write to go ahead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precondition {
+    /// Write whatever is there.
+    None,
+    /// `If-Match`: the current ETag must be this one.
+    IfMatch(String),
+    /// `If-None-Match: *`: nothing may exist at the href.
+    IfNoneMatch,
+}
+
+/// Create or replace a calendar object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PutObject {
+    /// The calendar holding it.
+    pub calendar_id: CalendarId,
+    /// Its name within the calendar.
+    pub href: String,
+    /// The id the object gets if the href is new (planned by the leader).
+    pub new_object_id: ObjectId,
+    /// The iCalendar UID.
+    pub uid: String,
+    /// The component type (`VEVENT`, `VTODO`, …).
+    pub kind: String,
+    /// The iCalendar text exactly as the client sent it.
+    pub ical: String,
+    /// The strong ETag of `ical`.
+    pub etag: String,
+    /// Where the object's instances can fall, for time-range queries.
+    pub bounds: TimeBounds,
+    /// The client's conditional headers, checked at apply time.
+    pub precondition: Precondition,
+    /// The object's alarm-index row, computed by the leader from the object
+    /// itself (invariant 4). `None`: no alarm can fire again.
+    pub next_check: Option<Instant>,
+    /// When the leader planned it; also a new object's first watermark.
+    pub at: Instant,
+}
+
+/// The deterministic answer of `apply` to one command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The command changed the state; `revision` is the log index it was applied at.
+    Applied {
+        /// The log index of the command, the sync revision of what it changed.
+        revision: u64,
+        /// Whether the command created something new (PUT → 201).
+        created: bool,
+    },
+    /// The command was valid but the state did not allow it; nothing changed.
+    Rejected(Rejection),
+}
+
+/// Why a command changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rejection {
+    /// The target does not exist.
+    NotFound,
+    /// The target already exists.
+    AlreadyExists,
+    /// An `If-Match` / `If-None-Match` did not hold.
+    PreconditionFailed,
+    /// Another object in the calendar has the same UID.
+    UidConflict {
+        /// The href of the object that holds the UID.
+        href: String,
+    },
+}

@@ -1,0 +1,212 @@
+//! The database layout and its version.
+//!
+//! Owns the DDL, the schema version and the check that a file is ours.
+//! Opening must change nothing on disk until the file is known to be a
+//! Tocsin database of a version this build understands: a data directory
+//! of a newer Tocsin or of another program is refused, byte for byte
+//! untouched.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::StoreError;
+
+/// `"Tocs"`: the SQLite application id that marks a Tocsin state database.
+pub const APPLICATION_ID: i64 = 0x546f_6373;
+
+/// The schema this build creates and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE raft_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE principals (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    display_name TEXT,
+    addresses TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE calendars (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    components TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    UNIQUE (owner, slug)
+) WITHOUT ROWID;
+
+CREATE TABLE calendar_props (
+    calendar_id TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (calendar_id, namespace, name)
+) WITHOUT ROWID;
+
+CREATE TABLE objects (
+    id TEXT PRIMARY KEY,
+    calendar_id TEXT NOT NULL,
+    href TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ical TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    start_ms INTEGER,
+    end_ms INTEGER,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL,
+    UNIQUE (calendar_id, href),
+    UNIQUE (calendar_id, uid)
+);
+CREATE INDEX objects_by_revision ON objects (calendar_id, revision);
+
+CREATE TABLE tombstones (
+    calendar_id TEXT NOT NULL,
+    href TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (calendar_id, href)
+) WITHOUT ROWID;
+CREATE INDEX tombstones_by_revision ON tombstones (calendar_id, revision);
+
+CREATE TABLE per_user_data (
+    object_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (object_id, user)
+) WITHOUT ROWID;
+
+CREATE TABLE alarm_index (
+    object_id TEXT PRIMARY KEY,
+    next_check_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX alarm_index_by_time ON alarm_index (next_check_ms, object_id);
+
+CREATE TABLE alarm_watermarks (
+    object_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    handled_until_ms INTEGER NOT NULL,
+    PRIMARY KEY (object_id, user)
+) WITHOUT ROWID;
+
+CREATE TABLE alarm_outbox (
+    key TEXT PRIMARY KEY,
+    object_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    trigger_ms INTEGER NOT NULL,
+    fired_ms INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_ms INTEGER,
+    last_error TEXT,
+    payload TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX alarm_outbox_by_state ON alarm_outbox (state, next_attempt_ms);
+"#;
+
+/// Every table, in the order the state digest visits them, with the
+/// columns that order its rows. `raft_meta` is left out: it describes the
+/// log position, not the state.
+pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
+    ("principals", "name"),
+    ("calendars", "id"),
+    ("calendar_props", "calendar_id, namespace, name"),
+    ("objects", "id"),
+    ("tombstones", "calendar_id, href"),
+    ("per_user_data", "object_id, user"),
+    ("alarm_index", "object_id"),
+    ("alarm_watermarks", "object_id, user"),
+    ("alarm_outbox", "key"),
+];
+
+/// Opens (or creates) the state database at `path`, refusing foreign or
+/// newer files before anything is written to them.
+pub(crate) fn open_checked(path: &Path) -> Result<Connection, StoreError> {
+    if path.exists() {
+        check_existing(path)?;
+    }
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        create(&conn)?;
+    }
+    Ok(conn)
+}
+
+/// Reads the header of an existing file through a read-only connection.
+fn check_existing(path: &Path) -> Result<(), StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let application_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let is_empty = application_id == 0 && version == 0 && table_count(&conn)? == 0;
+    if is_empty {
+        return Ok(());
+    }
+    if application_id != APPLICATION_ID {
+        return Err(StoreError::ForeignDatabase {
+            path: path.to_owned(),
+            found: application_id,
+        });
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that `path` holds a non-empty Tocsin database this build can
+/// read, without writing to it: what a snapshot received from a peer must be.
+pub(crate) fn check_snapshot(path: &Path) -> Result<(), StoreError> {
+    check_existing(path)?;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let application_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if application_id != APPLICATION_ID {
+        return Err(StoreError::ForeignDatabase {
+            path: path.to_owned(),
+            found: application_id,
+        });
+    }
+    Ok(())
+}
+
+fn table_count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?)
+}
+
+/// WAL with `synchronous = NORMAL`: a commit survives a process crash but
+/// not necessarily a power cut; the raft log (fsynced) replays what was
+/// lost, and snapshots checkpoint before the log is purged.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+fn create(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(&format!(
+        "BEGIN; {SCHEMA_V1} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))?;
+    Ok(())
+}
