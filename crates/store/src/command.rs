@@ -18,22 +18,54 @@ use crate::model::{CalendarId, ObjectId, PropName, TimeBounds};
 /// The version of the command encoding this build writes and understands.
 pub const COMMAND_FORMAT: u16 = 1;
 
-/// A command as it travels in the replicated log.
+/// Commands one log entry may carry: a revision gives each its own
+/// position below the entry's log index (see [`revision_of`]).
+pub const ENVELOPE_COMMANDS_MAX: usize = 1 << REVISION_POSITION_BITS;
+
+const REVISION_POSITION_BITS: u32 = 16;
+
+/// The sync revision of the command at `position` in the entry at
+/// `log_index`: unique per command, increasing in log order, the same on
+/// every node (it depends only on the log), so it needs no planning.
+pub fn revision_of(log_index: u64, position: usize) -> u64 {
+    (log_index << REVISION_POSITION_BITS) | position as u64
+}
+
+/// Commands as they travel in one log entry: several proposals committed
+/// by one fsync (group commit), applied in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The encoding version, [`COMMAND_FORMAT`] when written by this build.
     pub format: u16,
-    /// The change itself.
-    pub command: Command,
+    /// The changes, in the order they apply; at most [`ENVELOPE_COMMANDS_MAX`].
+    pub commands: Vec<Command>,
 }
 
 impl Envelope {
-    /// Wraps a command in the current format.
-    pub fn new(command: Command) -> Self {
+    /// Wraps commands in the current format.
+    pub fn new(commands: Vec<Command>) -> Self {
         Envelope {
             format: COMMAND_FORMAT,
-            command,
+            commands,
         }
+    }
+
+    /// Refuses an entry this build cannot apply: applying part of it would
+    /// let this node diverge from newer ones, so the node must stop.
+    pub fn check_format(&self) -> Result<(), crate::StoreError> {
+        if self.format > COMMAND_FORMAT {
+            return Err(crate::StoreError::CommandTooNew {
+                found: self.format,
+                supported: COMMAND_FORMAT,
+            });
+        }
+        if self.commands.len() > ENVELOPE_COMMANDS_MAX {
+            return Err(crate::StoreError::corrupt(
+                "raft log",
+                format!("an entry of {} commands", self.commands.len()),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -204,9 +236,9 @@ pub struct PutObject {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// The command changed the state; `revision` is the log index it was applied at.
+    /// The command changed the state at `revision`.
     Applied {
-        /// The log index of the command, the sync revision of what it changed.
+        /// The command's sync revision (see [`revision_of`]).
         revision: u64,
         /// Whether the command created something new (PUT → 201).
         created: bool,

@@ -16,10 +16,10 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), tocsin_store::StoreError> {
-//! use tocsin_store::{Command, Envelope, Store};
+//! use tocsin_store::{Command, Store, revision_of};
 //! let mut store = Store::open(std::path::Path::new("state.db"))?;
-//! let noop = Envelope::new(Command::Noop { padding: String::new() });
-//! let outcomes = store.apply_batch([(1, Some(&noop))], "{}")?;
+//! let noop = Command::Noop { padding: String::new() };
+//! let outcomes = store.apply_batch([(revision_of(1, 0), &noop)], "{}")?;
 //! let digest = store.reader().read(|q| q.digest())?;
 //! # let _ = (outcomes, digest); Ok(()) }
 //! ```
@@ -38,8 +38,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension};
 
 pub use command::{
-    COMMAND_FORMAT, Command, CreateCalendar, CreateUser, Envelope, Outcome, Precondition,
-    PutObject, Rejection,
+    COMMAND_FORMAT, Command, CreateCalendar, CreateUser, ENVELOPE_COMMANDS_MAX, Envelope, Outcome,
+    Precondition, PutObject, Rejection, revision_of,
 };
 pub use error::StoreError;
 pub use model::{
@@ -72,6 +72,12 @@ impl Store {
         })
     }
 
+    /// Checks, without writing anything, that `path` is absent, empty, or a
+    /// Tocsin state database this build can open.
+    pub fn verify(path: &Path) -> Result<(), StoreError> {
+        schema::verify(path)
+    }
+
     /// A handle for reads, shareable across threads.
     pub fn reader(&self) -> Reader {
         self.reader.clone()
@@ -82,23 +88,17 @@ impl Store {
         &self.path
     }
 
-    /// Applies log entries in order, in one transaction with `raft_meta`.
-    ///
-    /// Each item is a log index and its command, or `None` for an entry
-    /// that carries no command (blank or membership); those yield `None`.
+    /// Applies commands in order, each at its revision (see
+    /// [`revision_of`]), in one transaction with `raft_meta`.
     pub fn apply_batch<'a>(
         &mut self,
-        entries: impl IntoIterator<Item = (u64, Option<&'a Envelope>)>,
+        commands: impl IntoIterator<Item = (u64, &'a Command)>,
         raft_meta: &str,
-    ) -> Result<Vec<Option<Outcome>>, StoreError> {
+    ) -> Result<Vec<Outcome>, StoreError> {
         let mut tx = self.conn.transaction()?;
         let mut outcomes = Vec::new();
-        for (index, envelope) in entries {
-            let outcome = match envelope {
-                Some(envelope) => Some(apply_envelope(&mut tx, index, envelope)?),
-                None => None,
-            };
-            outcomes.push(outcome);
+        for (revision, command) in commands {
+            outcomes.push(apply_in_savepoint(&mut tx, revision, command)?);
         }
         tx.execute(
             "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
@@ -136,19 +136,13 @@ impl Store {
 }
 
 /// Applies one command inside a savepoint, kept only if it was applied.
-fn apply_envelope(
+fn apply_in_savepoint(
     tx: &mut rusqlite::Transaction,
-    index: u64,
-    envelope: &Envelope,
+    revision: u64,
+    command: &Command,
 ) -> Result<Outcome, StoreError> {
-    if envelope.format > COMMAND_FORMAT {
-        return Err(StoreError::CommandTooNew {
-            found: envelope.format,
-            supported: COMMAND_FORMAT,
-        });
-    }
     let savepoint = tx.savepoint()?;
-    let outcome = apply::apply_command(&savepoint, index, &envelope.command)?;
+    let outcome = apply::apply_command(&savepoint, revision, command)?;
     if matches!(outcome, Outcome::Applied { .. }) {
         savepoint.commit()?;
     }

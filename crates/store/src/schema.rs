@@ -146,6 +146,14 @@ pub(crate) fn open_checked(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Checks `path` without writing to it.
+pub(crate) fn verify(path: &Path) -> Result<(), StoreError> {
+    if path.exists() {
+        check_existing(path)?;
+    }
+    Ok(())
+}
+
 /// Reads the header of an existing file through a read-only connection.
 fn check_existing(path: &Path) -> Result<(), StoreError> {
     let conn = Connection::open_with_flags(

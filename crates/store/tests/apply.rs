@@ -3,7 +3,7 @@
 use tocsin_calendar::Instant;
 use tocsin_store::{
     CalendarId, Command, CreateCalendar, CreateUser, Envelope, ObjectId, Outcome, Precondition,
-    PropName, PutObject, Rejection, Store, TimeBounds,
+    PropName, PutObject, Rejection, Store, TimeBounds, revision_of,
 };
 
 struct Fixture {
@@ -26,12 +26,11 @@ impl Fixture {
     fn apply(&mut self, command: Command) -> Outcome {
         let index = self.next_index;
         self.next_index += 1;
-        let envelope = Envelope::new(command);
         let mut outcomes = self
             .store
-            .apply_batch([(index, Some(&envelope))], "{}")
+            .apply_batch([(revision_of(index, 0), &command)], "{}")
             .expect("apply");
-        outcomes.pop().flatten().expect("an outcome")
+        outcomes.pop().expect("an outcome")
     }
 
     fn with_user_and_calendar(mut self) -> Self {
@@ -336,17 +335,33 @@ fn creating_a_calendar_for_a_missing_owner_is_not_found() {
 }
 
 #[test]
-fn a_command_of_a_newer_format_stops_apply_and_writes_nothing() {
-    let mut f = Fixture::new().with_user_and_calendar();
-    let before = f.store.reader().read(|q| q.digest()).unwrap();
-    let mut envelope = Envelope::new(Command::Noop {
+fn an_entry_of_a_newer_format_is_refused() {
+    let mut envelope = Envelope::new(vec![Command::Noop {
         padding: String::new(),
-    });
+    }]);
+    assert!(envelope.check_format().is_ok());
     envelope.format = tocsin_store::COMMAND_FORMAT + 1;
-    let err = f
-        .store
-        .apply_batch([(9, Some(&envelope))], "{}")
-        .unwrap_err();
+    let err = envelope.check_format().unwrap_err();
     assert!(err.to_string().contains("newer"), "{err}");
-    assert_eq!(f.store.reader().read(|q| q.digest()).unwrap(), before);
+}
+
+#[test]
+fn commands_of_one_entry_get_distinct_increasing_revisions() {
+    let mut f = Fixture::new().with_user_and_calendar();
+    let a = put("a.ics", "ua", "e", Precondition::None, None, 2_000);
+    let b = put("b.ics", "ub", "e", Precondition::None, None, 2_000);
+    let outcomes = f
+        .store
+        .apply_batch([(revision_of(7, 0), &a), (revision_of(7, 1), &b)], "{}")
+        .unwrap();
+    let revisions: Vec<u64> = outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Applied { revision, .. } => *revision,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(revisions[0] < revisions[1]);
+    assert!(revision_of(6, tocsin_store::ENVELOPE_COMMANDS_MAX - 1) < revisions[0]);
+    assert!(revisions[1] < revision_of(8, 0));
 }

@@ -1,0 +1,218 @@
+//! Node-to-node transport: openraft's RPCs over HTTP.
+//!
+//! Owns both ends of the raft RPCs: the client openraft calls to reach a
+//! peer ([`Network`]) and the axum routes a node serves to its peers
+//! ([`raft_routes`]). Every request carries a token derived from the
+//! cluster secret; a request without the right token — a stray client or
+//! a node of another cluster — is refused with 403 before openraft sees
+//! it. It must never carry client (CalDAV) traffic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::types::{NodeId, NodeInfo, Raft, TypeConfig};
+
+/// The header carrying the cluster token.
+pub const CLUSTER_TOKEN_HEADER: &str = "x-tocsin-cluster-token";
+
+/// Longest wait for a peer to answer one RPC (openraft passes shorter
+/// deadlines for heartbeats).
+const RPC_TIMEOUT_MAX: Duration = Duration::from_secs(10);
+
+/// The token peers present: a hash of the secret, so the secret itself
+/// never travels.
+pub fn cluster_token(secret: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"tocsin-cluster-token\0");
+    hasher.update(secret.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Creates a [`Network`] per peer.
+#[derive(Clone)]
+pub struct NetworkFactory {
+    http: reqwest::Client,
+    token: Arc<str>,
+}
+
+impl NetworkFactory {
+    /// A factory whose clients present `token`.
+    pub fn new(token: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(RPC_TIMEOUT_MAX)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
+        NetworkFactory {
+            http,
+            token: token.into(),
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = Network;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> Network {
+        Network {
+            http: self.http.clone(),
+            token: self.token.clone(),
+            target,
+            base: format!("http://{}/raft", node.raft_addr),
+        }
+    }
+}
+
+/// The RPC client for one peer.
+pub struct Network {
+    http: reqwest::Client,
+    token: Arc<str>,
+    target: NodeId,
+    base: String,
+}
+
+type RpcResult<T, E> = Result<T, RPCError<NodeId, NodeInfo, RaftError<NodeId, E>>>;
+
+impl Network {
+    async fn call<Req, Resp, E>(
+        &self,
+        path: &str,
+        request: &Req,
+        option: &RPCOption,
+    ) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let response = self
+            .http
+            .post(format!("{}/{path}", self.base))
+            .header(CLUSTER_TOKEN_HEADER, &*self.token)
+            .timeout(option.hard_ttl().min(RPC_TIMEOUT_MAX))
+            .json(request)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    RPCError::Unreachable(Unreachable::new(&e))
+                } else {
+                    RPCError::Network(NetworkError::new(&e))
+                }
+            })?;
+        if !response.status().is_success() {
+            let refusal = std::io::Error::other(format!("peer answered {}", response.status()));
+            return Err(RPCError::Network(NetworkError::new(&refusal)));
+        }
+        let result: Result<Resp, RaftError<NodeId, E>> = response
+            .json()
+            .await
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Network {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        self.call("append", &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        self.call("snapshot", &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
+        self.call("vote", &rpc, &option).await
+    }
+}
+
+#[derive(Clone)]
+struct RaftState {
+    raft: Raft,
+    token: Arc<str>,
+}
+
+/// The routes a node serves to its peers, under `/raft/`.
+pub fn raft_routes(raft: Raft, token: &str) -> Router {
+    Router::new()
+        .route("/raft/append", post(append))
+        .route("/raft/vote", post(vote))
+        .route("/raft/snapshot", post(snapshot))
+        .with_state(RaftState {
+            raft,
+            token: token.into(),
+        })
+}
+
+fn authorised(state: &RaftState, headers: &HeaderMap) -> bool {
+    headers
+        .get(CLUSTER_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.as_bytes() == state.token.as_bytes())
+}
+
+fn refused() -> Response {
+    (StatusCode::FORBIDDEN, "not a member of this cluster\n").into_response()
+}
+
+async fn append(
+    State(state): State<RaftState>,
+    headers: HeaderMap,
+    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return refused();
+    }
+    Json(state.raft.append_entries(rpc).await).into_response()
+}
+
+async fn vote(
+    State(state): State<RaftState>,
+    headers: HeaderMap,
+    Json(rpc): Json<VoteRequest<NodeId>>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return refused();
+    }
+    Json(state.raft.vote(rpc).await).into_response()
+}
+
+async fn snapshot(
+    State(state): State<RaftState>,
+    headers: HeaderMap,
+    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return refused();
+    }
+    Json(state.raft.install_snapshot(rpc).await).into_response()
+}
