@@ -20,6 +20,7 @@
 // would only move the allocation to every conversion.
 #![allow(clippy::result_large_err)]
 
+mod clock;
 mod identity;
 mod log_store;
 mod metrics;
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use tocsin_store::{Command, Outcome, Reader, Store};
 use tokio::sync::watch;
 
+pub use clock::{Clock, ManualClock, SystemClock, new_id};
 pub use identity::{Identity, IdentityError, read_identity};
 pub use log_store::{LogOpenError, LogStore};
 pub use metrics::ClusterMetrics;

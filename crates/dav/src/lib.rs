@@ -1,1 +1,4 @@
-//! placeholder
+//! CalDAV and WebDAV over HTTP (placeholder until the CalDAV issue lands).
+#![deny(missing_docs)]
+
+pub mod auth;

@@ -1,1 +1,91 @@
-fn main() {}
+//! `tocsin`: the binary. Glue only — the command line, configuration,
+//! logging and metrics wiring; every behaviour lives in a library crate.
+#![deny(missing_docs)]
+
+mod admin;
+mod cli;
+mod client;
+mod config;
+mod serve;
+mod telemetry;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, UserCommand};
+use crate::config::{Config, Overrides};
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(anyhow::anyhow!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Help and version go out as clap writes them; a usage error becomes one
+/// line naming the problem.
+fn usage_error(error: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    let rendered = error.render().to_string();
+    let first_line = rendered.lines().next().unwrap_or("invalid arguments");
+    let problem = first_line.trim_start_matches("error: ");
+    eprintln!("tocsin: error: {problem} (see `tocsin --help`)");
+    std::process::ExitCode::from(2)
+}
+
+/// One line on standard error naming the problem, and a failing status.
+fn fail(error: anyhow::Error) -> std::process::ExitCode {
+    eprintln!("tocsin: error: {error:#}");
+    std::process::ExitCode::FAILURE
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let overrides = Overrides {
+                listen: args.listen,
+                data: args.data,
+                log_format: args.log_format,
+            };
+            let config = Config::load(args.config.as_deref(), &overrides)?;
+            telemetry::init_logging(config.log_format);
+            serve::run(config).await
+        }
+        Command::User(UserCommand::Add {
+            name,
+            password_stdin,
+            emails,
+            display_name,
+            admin,
+        }) => client::add_user(&admin, name, password_stdin, emails, display_name).await,
+        Command::User(UserCommand::List { admin, json }) => client::list_users(&admin, json).await,
+        Command::User(UserCommand::Passwd {
+            name,
+            password_stdin,
+            admin,
+        }) => client::set_password(&admin, name, password_stdin).await,
+        Command::User(UserCommand::Remove { name, admin }) => {
+            client::remove_user(&admin, name).await
+        }
+        Command::Status { admin, json } => client::status(&admin, json).await,
+    }
+}

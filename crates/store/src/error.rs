@@ -13,6 +13,14 @@ pub enum StoreError {
     /// SQLite reported an error.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The file cannot be opened or read as a database.
+    #[error("{path}: cannot be opened as a Tocsin state database: {source}")]
+    Unreadable {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
     /// The database was written by a newer Tocsin.
     #[error(
         "{path}: schema version {found} is newer than this Tocsin understands ({supported}); upgrade Tocsin"

@@ -156,6 +156,16 @@ pub(crate) fn verify(path: &Path) -> Result<(), StoreError> {
 
 /// Reads the header of an existing file through a read-only connection.
 fn check_existing(path: &Path) -> Result<(), StoreError> {
+    check_header(path).map_err(|e| match e {
+        StoreError::Sqlite(source) => StoreError::Unreadable {
+            path: path.to_owned(),
+            source,
+        },
+        other => other,
+    })
+}
+
+fn check_header(path: &Path) -> Result<(), StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

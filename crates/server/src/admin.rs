@@ -1,0 +1,373 @@
+//! The admin API: users and status over HTTP, for the CLI and for scripts.
+//!
+//! Owns `/admin/…` on the main port, guarded by a bearer token. Each
+//! change is planned here — the password hashed with a fresh salt, ids and
+//! timestamps taken — and proposed as one command (invariants 1 and 2).
+//! It must never write the store directly, and never return a password
+//! or its hash.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tocsin_cluster::{Clock, Cluster, NodeStatus, ProposeError, new_id};
+use tocsin_store::{
+    CalendarId, Command, Counts, CreateCalendar, CreateUser, Outcome, PropName, Rejection,
+};
+
+/// What the admin handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The node.
+    pub cluster: Cluster,
+    /// Time for planning commands.
+    pub clock: Arc<dyn Clock>,
+    /// The bearer token the CLI presents.
+    pub token: Arc<str>,
+}
+
+/// The admin routes.
+pub fn routes(state: AdminState) -> Router {
+    Router::new()
+        .route("/admin/status", get(status))
+        .route("/admin/users", get(list_users).post(add_user))
+        .route("/admin/users/{name}", axum::routing::delete(remove_user))
+        .route("/admin/users/{name}/password", put(set_password))
+        .with_state(state)
+}
+
+/// A user as the admin API shows it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserView {
+    /// Login name.
+    pub name: String,
+    /// Shown by clients.
+    pub display_name: Option<String>,
+    /// Calendar-user addresses.
+    pub addresses: Vec<String>,
+}
+
+/// `POST /admin/users`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Login name.
+    pub name: String,
+    /// Password in clear (hashed before it goes anywhere).
+    pub password: String,
+    /// Shown by clients.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Email addresses (`a@b` or `mailto:a@b`).
+    #[serde(default)]
+    pub emails: Vec<String>,
+}
+
+/// `PUT /admin/users/{name}/password`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NewPassword {
+    /// Password in clear.
+    pub password: String,
+}
+
+/// `GET /admin/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Tocsin's version.
+    pub version: String,
+    /// This node's raft state.
+    pub node: NodeStatus,
+    /// Row counts.
+    pub counts: Counts,
+    /// The state digest (equal on nodes that applied the same log).
+    pub digest: String,
+}
+
+/// Longest accepted user name; it appears in URLs.
+const USER_NAME_BYTES_MAX: usize = 64;
+/// Password length bounds.
+const PASSWORD_BYTES_MIN: usize = 1;
+const PASSWORD_BYTES_MAX: usize = 1024;
+
+/// An admin API failure: a status and a message for the CLI to print.
+struct AdminError {
+    status: StatusCode,
+    message: String,
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+fn failure(status: StatusCode, message: impl Into<String>) -> AdminError {
+    AdminError {
+        status,
+        message: message.into(),
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    failure(status, message).into_response()
+}
+
+fn authorised(state: &AdminState, headers: &HeaderMap) -> Result<(), AdminError> {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if token.as_bytes() == state.token.as_bytes() => Ok(()),
+        _ => Err(failure(
+            StatusCode::UNAUTHORIZED,
+            "admin token missing or wrong",
+        )),
+    }
+}
+
+fn store_error(e: tocsin_store::StoreError) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+fn propose_error(e: ProposeError) -> Response {
+    match e {
+        ProposeError::NotLeader { leader } => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("this node is not the leader (leader: {leader:?})"),
+        ),
+        ProposeError::Unavailable(m) => error(StatusCode::SERVICE_UNAVAILABLE, m),
+    }
+}
+
+/// Whether `name` may be a login name: it is also a URL segment.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= USER_NAME_BYTES_MAX
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn valid_password(password: &str) -> Result<(), AdminError> {
+    if (PASSWORD_BYTES_MIN..=PASSWORD_BYTES_MAX).contains(&password.len()) {
+        Ok(())
+    } else {
+        Err(failure(
+            StatusCode::BAD_REQUEST,
+            format!("a password has {PASSWORD_BYTES_MIN} to {PASSWORD_BYTES_MAX} bytes"),
+        ))
+    }
+}
+
+fn mailto(email: &str) -> Result<String, AdminError> {
+    let address = email.trim().trim_start_matches("mailto:");
+    let plausible = address.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && !domain.is_empty() && !address.contains(char::is_whitespace)
+    });
+    if plausible {
+        Ok(format!("mailto:{address}"))
+    } else {
+        Err(failure(
+            StatusCode::BAD_REQUEST,
+            format!("not an email address: {email:?}"),
+        ))
+    }
+}
+
+async fn hash(password: String) -> Result<String, AdminError> {
+    tokio::task::spawn_blocking(move || tocsin_dav::auth::hash_password(&password))
+        .await
+        .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+async fn status(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let node = state.cluster.status().await;
+    let read = state
+        .cluster
+        .reader()
+        .read(|q| Ok((q.counts()?, q.digest()?)));
+    match read {
+        Ok((counts, digest)) => Json(StatusView {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            node,
+            counts,
+            digest,
+        })
+        .into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn list_users(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    match state.cluster.reader().read(|q| q.principals()) {
+        Ok(principals) => Json(
+            principals
+                .into_iter()
+                .map(|p| UserView {
+                    name: p.name,
+                    display_name: p.display_name,
+                    addresses: p.addresses,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// A new user gets one calendar, so a client pointed at the server finds
+/// somewhere to put events.
+fn first_calendar(owner: &str, at: tocsin_calendar::Instant) -> CreateCalendar {
+    CreateCalendar {
+        id: CalendarId(new_id()),
+        owner: owner.to_owned(),
+        slug: "calendar".to_owned(),
+        components: vec!["VEVENT".to_owned(), "VTODO".to_owned()],
+        props: vec![(PropName::new("DAV:", "displayname"), "Calendar".to_owned())],
+        at,
+    }
+}
+
+async fn add_user(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(new): Json<NewUser>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    if !valid_user_name(&new.name) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "invalid user name {:?}: use 1-{USER_NAME_BYTES_MAX} letters, digits, '.', '_' or '-'",
+                new.name
+            ),
+        );
+    }
+    if let Err(r) = valid_password(&new.password) {
+        return r.into_response();
+    }
+    let addresses = match new
+        .emails
+        .iter()
+        .map(|e| mailto(e))
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let password_hash = match hash(new.password).await {
+        Ok(h) => h,
+        Err(r) => return r.into_response(),
+    };
+    let at = state.clock.now();
+    let command = Command::CreateUser(CreateUser {
+        default_calendar: Some(first_calendar(&new.name, at)),
+        name: new.name.clone(),
+        password_hash,
+        display_name: new.display_name,
+        addresses,
+        at,
+    });
+    match state.cluster.propose(command).await {
+        Ok(Outcome::Applied { .. }) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "name": new.name })),
+        )
+            .into_response(),
+        Ok(Outcome::Rejected(Rejection::AlreadyExists)) => error(
+            StatusCode::CONFLICT,
+            format!("user {:?} already exists", new.name),
+        ),
+        Ok(Outcome::Rejected(other)) => error(StatusCode::CONFLICT, format!("{other:?}")),
+        Err(e) => propose_error(e),
+    }
+}
+
+async fn set_password(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(new): Json<NewPassword>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    if let Err(r) = valid_password(&new.password) {
+        return r.into_response();
+    }
+    let password_hash = match hash(new.password).await {
+        Ok(h) => h,
+        Err(r) => return r.into_response(),
+    };
+    let command = Command::SetPassword {
+        name: name.clone(),
+        password_hash,
+        at: state.clock.now(),
+    };
+    match state.cluster.propose(command).await {
+        Ok(Outcome::Applied { .. }) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Outcome::Rejected(_)) => error(StatusCode::NOT_FOUND, format!("no user {name:?}")),
+        Err(e) => propose_error(e),
+    }
+}
+
+async fn remove_user(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let command = Command::RemoveUser {
+        name: name.clone(),
+        at: state.clock.now(),
+    };
+    match state.cluster.propose(command).await {
+        Ok(Outcome::Applied { .. }) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Outcome::Rejected(_)) => error(StatusCode::NOT_FOUND, format!("no user {name:?}")),
+        Err(e) => propose_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_url_safe() {
+        assert!(valid_user_name("alice"));
+        assert!(valid_user_name("a.b_c-9"));
+        assert!(!valid_user_name(""));
+        assert!(!valid_user_name(".hidden"));
+        assert!(!valid_user_name("a/b"));
+        assert!(!valid_user_name("a b"));
+        assert!(!valid_user_name(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn emails_become_mailto_uris() {
+        assert_eq!(mailto("a@b.c").ok(), Some("mailto:a@b.c".to_owned()));
+        assert_eq!(mailto("mailto:a@b.c").ok(), Some("mailto:a@b.c".to_owned()));
+        assert!(mailto("nope").is_err());
+        assert!(mailto("a b@c").is_err());
+    }
+}

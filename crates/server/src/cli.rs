@@ -1,0 +1,121 @@
+//! The command line: what `tocsin` accepts.
+//!
+//! Owns the clap definitions only; `main.rs` dispatches, the other modules
+//! do the work. Every flag that mirrors a config option also reads a
+//! `TOCSIN_…` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+/// A CalDAV server whose alarms ring once, on time, whatever fails.
+#[derive(Debug, Parser)]
+#[command(name = "tocsin", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (a single node with its data under ./data by default).
+    Serve(ServeArgs),
+    /// Manage users on a running server.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show the node's role, term, log positions and counts.
+    Status {
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tocsin serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see tocsin.example.toml).
+    #[arg(long, env = "TOCSIN_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory holding this node's state.
+    #[arg(long, env = "TOCSIN_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address for CalDAV, the admin API and metrics.
+    #[arg(long, env = "TOCSIN_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, env = "TOCSIN_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the CLI reaches a running server's admin API.
+#[derive(Debug, Args, Clone)]
+pub struct AdminArgs {
+    /// The server's data directory, where it leaves its admin URL and token.
+    #[arg(long, env = "TOCSIN_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    /// The server's URL (instead of reading it from the data directory).
+    #[arg(long, env = "TOCSIN_SERVER")]
+    pub server: Option<String>,
+    /// The admin token (instead of reading it from the data directory).
+    #[arg(long, env = "TOCSIN_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// `tocsin user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (with a first calendar).
+    Add {
+        /// Login name: letters, digits, '.', '_' or '-'.
+        name: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// An email address of the user (repeatable); alarms by email go there.
+        #[arg(long = "email")]
+        emails: Vec<String>,
+        /// The name clients show.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// List users.
+    List {
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's password.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Remove a user and everything they own.
+    Remove {
+        /// Login name.
+        name: String,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}

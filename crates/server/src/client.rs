@@ -1,0 +1,215 @@
+//! The CLI side of the admin API: `tocsin user …` and `tocsin status`.
+//!
+//! Owns finding the running server (its data directory, or `--server` and
+//! `--token`), reading passwords (prompted twice, or one line from
+//! standard input for scripts), and printing answers. It must never open
+//! the data files itself: every change goes through the server, so it
+//! works while the server runs and follows the one write path.
+
+use std::io::BufRead;
+
+use anyhow::{Context, bail};
+use serde::de::DeserializeOwned;
+
+use crate::admin::{NewPassword, NewUser, StatusView, UserView};
+use crate::cli::AdminArgs;
+use crate::serve::read_admin_endpoint;
+
+struct AdminClient {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl AdminClient {
+    fn connect(args: &AdminArgs) -> anyhow::Result<AdminClient> {
+        let (url, token) = match (&args.server, &args.token) {
+            (Some(url), Some(token)) => (url.clone(), token.clone()),
+            (server, token) => {
+                let endpoint = read_admin_endpoint(&args.data)?;
+                (
+                    server.clone().unwrap_or(endpoint.url),
+                    token.clone().unwrap_or(endpoint.token),
+                )
+            }
+        };
+        Ok(AdminClient {
+            http: reqwest::Client::new(),
+            url: url.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach the server at {} (is `tocsin serve` running?)",
+                    self.url
+                )
+            })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let message = body["error"].as_str().unwrap_or("no detail").to_owned();
+        bail!("{message} (HTTP {status})")
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let response = self
+            .send(self.http.get(format!("{}{path}", self.url)))
+            .await?;
+        response
+            .json()
+            .await
+            .context("unexpected answer from the server")
+    }
+}
+
+/// Reads a password: one line from standard input, or a prompt (twice).
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+        anyhow::ensure!(!password.is_empty(), "empty password on standard input");
+        return Ok(password);
+    }
+    let first = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+    let second =
+        rpassword::prompt_password("Password (again): ").context("cannot read the password")?;
+    anyhow::ensure!(first == second, "the passwords differ");
+    anyhow::ensure!(!first.is_empty(), "empty password");
+    Ok(first)
+}
+
+/// `tocsin user add`.
+pub async fn add_user(
+    admin: &AdminArgs,
+    name: String,
+    password_stdin: bool,
+    emails: Vec<String>,
+    display_name: Option<String>,
+) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let password = read_password(password_stdin)?;
+    let body = NewUser {
+        name: name.clone(),
+        password,
+        display_name,
+        emails,
+    };
+    client
+        .send(
+            client
+                .http
+                .post(format!("{}/admin/users", client.url))
+                .json(&body),
+        )
+        .await?;
+    println!(
+        "created user {name}; their calendars are at {}/",
+        client.url
+    );
+    Ok(())
+}
+
+/// `tocsin user list`.
+pub async fn list_users(admin: &AdminArgs, json: bool) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let users: Vec<UserView> = client.get("/admin/users").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&users)?);
+        return Ok(());
+    }
+    if users.is_empty() {
+        println!("no users yet; create one with `tocsin user add NAME`");
+    }
+    for user in users {
+        let addresses = user.addresses.join(", ");
+        println!(
+            "{}\t{}\t{}",
+            user.name,
+            user.display_name.unwrap_or_default(),
+            addresses
+        );
+    }
+    Ok(())
+}
+
+/// `tocsin user passwd`.
+pub async fn set_password(
+    admin: &AdminArgs,
+    name: String,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let password = read_password(password_stdin)?;
+    client
+        .send(
+            client
+                .http
+                .put(format!("{}/admin/users/{name}/password", client.url))
+                .json(&NewPassword { password }),
+        )
+        .await?;
+    println!("password changed for {name}");
+    Ok(())
+}
+
+/// `tocsin user remove`.
+pub async fn remove_user(admin: &AdminArgs, name: String) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    client
+        .send(
+            client
+                .http
+                .delete(format!("{}/admin/users/{name}", client.url)),
+        )
+        .await?;
+    println!("removed user {name} and everything they owned");
+    Ok(())
+}
+
+/// `tocsin status`.
+pub async fn status(admin: &AdminArgs, json: bool) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let status: StatusView = client.get("/admin/status").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let node = &status.node;
+    let show = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    println!(
+        "tocsin {} node {} — {}",
+        status.version, node.node_id, node.role
+    );
+    println!(
+        "  term {}  leader {}",
+        node.term,
+        node.leader.map_or("none".to_owned(), |l| l.to_string())
+    );
+    println!(
+        "  log: last {}  committed {}  applied {}  purged {}",
+        show(node.last_log_index),
+        show(node.commit_index),
+        show(node.applied_index),
+        show(node.purged_index)
+    );
+    let c = &status.counts;
+    println!(
+        "  {} users, {} calendars, {} objects, {} alarm-index rows, {} deliveries pending",
+        c.users, c.calendars, c.objects, c.alarm_index, c.outbox_pending
+    );
+    println!("  state digest {}", status.digest);
+    Ok(())
+}

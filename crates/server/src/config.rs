@@ -1,0 +1,212 @@
+//! The configuration: file, environment and flags, merged.
+//!
+//! Owns every option `tocsin serve` takes, its default, and its meaning
+//! (the doc comment of each field is the documentation; `tocsin.example.toml`
+//! repeats it and a test keeps the two in step). Precedence: a flag or its
+//! environment variable, then the file, then the default. It must never
+//! start anything: it only describes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything `tocsin serve` can be told.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address for CalDAV, the admin API, `/metrics` and health checks.
+    pub listen: SocketAddr,
+    /// Directory holding this node's state (created if absent).
+    pub data: PathBuf,
+    /// The URL clients use to reach this server, when it differs from
+    /// `http://<listen>` (behind a reverse proxy, say).
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// Bearer token for the admin API; generated and kept in
+    /// `<data>/admin.json` when unset.
+    pub admin_token: Option<String>,
+    /// Consensus settings.
+    pub raft: RaftConfig,
+}
+
+/// Consensus settings; the defaults suit a single node and a LAN cluster.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftConfig {
+    /// Leader heartbeat period, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Shortest election timeout, in milliseconds.
+    pub election_timeout_min_ms: u64,
+    /// Longest election timeout, in milliseconds.
+    pub election_timeout_max_ms: u64,
+    /// Take a snapshot and compact the log after this many entries.
+    pub snapshot_after_entries: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("./data"),
+            public_url: None,
+            log_format: LogFormat::Text,
+            admin_token: None,
+            raft: RaftConfig::default(),
+        }
+    }
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 300,
+            election_timeout_max_ms: 600,
+            snapshot_after_entries: 10_000,
+        }
+    }
+}
+
+/// Values given on the command line or in the environment; they win.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `TOCSIN_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data` / `TOCSIN_DATA`.
+    pub data: Option<PathBuf>,
+    /// `--log-format` / `TOCSIN_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Reads `path` (if given), then applies `overrides`.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = overrides.listen {
+            config.listen = listen;
+        }
+        if let Some(data) = &overrides.data {
+            config.data = data.clone();
+        }
+        if let Some(format) = overrides.log_format {
+            config.log_format = format;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Config::from_toml(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses a TOML document; unknown keys are errors, missing ones default.
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!("{}", e.message().trim()).context(location(text, e.span()))
+        })
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let raft = &self.raft;
+        anyhow::ensure!(
+            raft.heartbeat_ms > 0 && raft.election_timeout_min_ms > raft.heartbeat_ms,
+            "raft.election_timeout_min_ms ({}) must be greater than raft.heartbeat_ms ({})",
+            raft.election_timeout_min_ms,
+            raft.heartbeat_ms
+        );
+        anyhow::ensure!(
+            raft.election_timeout_max_ms > raft.election_timeout_min_ms,
+            "raft.election_timeout_max_ms must be greater than raft.election_timeout_min_ms"
+        );
+        anyhow::ensure!(
+            raft.snapshot_after_entries > 0,
+            "raft.snapshot_after_entries must be positive"
+        );
+        if let Some(url) = &self.public_url {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "public_url must start with http:// or https:// (got {url:?})"
+            );
+        }
+        Ok(())
+    }
+
+    /// The base URL clients should use.
+    pub fn client_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return "config".to_owned();
+    };
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    format!("line {line}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn the_example_file_parses_to_the_defaults() {
+        // The example documents every option with its default value.
+        let example = include_str!("../../../tocsin.example.toml");
+        assert_eq!(Config::from_toml(example).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let err = Config::from_toml("listne = \"127.0.0.1:1\"").unwrap_err();
+        assert!(format!("{err:#}").contains("listne"), "{err:#}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ndata = \"/x\"\n").unwrap();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            ..Overrides::default()
+        };
+        let config = Config::load(Some(&path), &overrides).unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.data, PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn inconsistent_timeouts_are_refused() {
+        let mut config = Config::default();
+        config.raft.election_timeout_min_ms = 50;
+        assert!(config.validate().is_err());
+    }
+}

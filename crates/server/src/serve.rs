@@ -1,0 +1,206 @@
+//! `tocsin serve`: wiring the parts into one running node.
+//!
+//! Owns start-up order and shutdown: bind the port first (so a busy port
+//! fails before the data directory is touched), start the node, serve
+//! HTTP, and on SIGINT/SIGTERM stop accepting, then stop consensus. It
+//! must never hold logic of its own beyond wiring.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use tocsin_cluster::{Cluster, ClusterConfig, ClusterMetrics, NodeInfo, SystemClock, new_id};
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::telemetry;
+
+/// Where the CLI finds a running server: written to `<data>/admin.json`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AdminEndpoint {
+    /// The server's base URL.
+    pub url: String,
+    /// The admin bearer token.
+    pub token: String,
+}
+
+/// The file name of [`AdminEndpoint`] in the data directory.
+pub const ADMIN_FILE: &str = "admin.json";
+
+/// Runs the server until a signal stops it.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listen = listener.local_addr().context("listening address")?;
+    let mut config = config;
+    config.listen = listen;
+
+    let metrics = ClusterMetrics::default();
+    let cluster = Cluster::start(cluster_config(&config), metrics.clone())
+        .await
+        .context("cannot start the node")?;
+    let token = admin_token(&config)?;
+    write_admin_endpoint(&config.data, &config.client_url(), &token)?;
+
+    let mut registry = Registry::with_prefix("tocsin");
+    metrics.register(&mut registry);
+    let app = app(cluster.clone(), Arc::new(registry), token);
+
+    print_banner(&config);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("shutting down");
+    cluster.shutdown().await;
+    Ok(())
+}
+
+fn cluster_config(config: &Config) -> ClusterConfig {
+    let node = NodeInfo {
+        raft_addr: config.listen.to_string(),
+        api_url: config.client_url(),
+    };
+    let mut cluster = ClusterConfig::single_node(config.data.clone(), node);
+    cluster.heartbeat_ms = config.raft.heartbeat_ms;
+    cluster.election_timeout_ms = (
+        config.raft.election_timeout_min_ms,
+        config.raft.election_timeout_max_ms,
+    );
+    cluster.snapshot_after_entries = config.raft.snapshot_after_entries;
+    cluster
+}
+
+/// The configured admin token, or the one kept in the data directory, or
+/// a new one.
+fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(token) = &config.admin_token {
+        return Ok(token.clone());
+    }
+    match read_admin_endpoint(&config.data) {
+        Ok(endpoint) => Ok(endpoint.token),
+        Err(_) => Ok(new_id()),
+    }
+}
+
+/// Reads the endpoint a server left in `data_dir`.
+pub fn read_admin_endpoint(data_dir: &Path) -> anyhow::Result<AdminEndpoint> {
+    let path = data_dir.join(ADMIN_FILE);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read {} (is `tocsin serve` running with this data directory?)",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not an admin endpoint file", path.display()))
+}
+
+fn write_admin_endpoint(data_dir: &Path, url: &str, token: &str) -> anyhow::Result<()> {
+    let path = data_dir.join(ADMIN_FILE);
+    let endpoint = AdminEndpoint {
+        url: url.to_owned(),
+        token: token.to_owned(),
+    };
+    let bytes = serde_json::to_vec_pretty(&endpoint)?;
+    write_private(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes a file only its owner can read: it holds the admin token.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[derive(Clone)]
+struct OpsState {
+    cluster: Cluster,
+    registry: telemetry::SharedRegistry,
+}
+
+fn app(cluster: Cluster, registry: telemetry::SharedRegistry, token: String) -> Router {
+    let admin = admin::routes(AdminState {
+        cluster: cluster.clone(),
+        clock: Arc::new(SystemClock),
+        token: token.into(),
+    });
+    let ops = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(OpsState {
+            cluster: cluster.clone(),
+            registry,
+        });
+    Router::new()
+        .merge(ops)
+        .merge(admin)
+        .merge(cluster.peer_routes())
+}
+
+/// Ready when the node knows a leader and has applied what it knows is
+/// committed.
+async fn ready(State(state): State<OpsState>) -> impl IntoResponse {
+    let status = state.cluster.status().await;
+    let caught_up = status.applied_index >= status.commit_index;
+    if status.leader.is_some() && caught_up {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no leader yet or still applying\n",
+        )
+    }
+}
+
+async fn metrics(State(state): State<OpsState>) -> axum::response::Response {
+    telemetry::render(&state.registry)
+}
+
+fn print_banner(config: &Config) {
+    let url = config.client_url();
+    let data = config.data.display();
+    println!(
+        "Tocsin {version} is running: a single node, data in {data}\n\
+         \n\
+         \x20 Calendar clients:  point them at {url}/ with a user's name and password\n\
+         \x20                    (Thunderbird, Apple Calendar, DAVx5 find the calendars from there).\n\
+         \x20 First user:        tocsin user add alice --data {data}\n\
+         \x20 Alarms:            every alarm that fires is written to this log.\n\
+         \x20 Health, metrics:   {url}/healthz  {url}/metrics   (tocsin status --data {data})\n",
+        version = env!("CARGO_PKG_VERSION"),
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
