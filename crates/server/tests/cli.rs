@@ -56,16 +56,13 @@ fn a_config_with_an_unknown_key_is_named() {
     );
 }
 
-#[test]
-fn a_data_directory_of_another_program_is_refused_untouched() {
+/// Starts `serve` on a data directory holding only `file` with `content`;
+/// it must fail with one line containing `named`, and change nothing.
+fn assert_refused_untouched(file: &str, content: &[u8], named: &str) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    std::fs::write(
-        data.join("state.db"),
-        b"SQLite format 3\0 but not really a database at all",
-    )
-    .unwrap();
+    std::fs::write(data.join(file), content).unwrap();
     let before = listing(&data);
     let output = tocsin()
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
@@ -73,29 +70,26 @@ fn a_data_directory_of_another_program_is_refused_untouched() {
         .output()
         .unwrap();
     let stderr = one_line_error(&output);
-    assert!(stderr.contains("state.db"), "{stderr}");
+    assert!(stderr.contains(named), "{stderr}");
     assert_eq!(listing(&data), before);
 }
 
 #[test]
+fn a_data_directory_of_another_program_is_refused_untouched() {
+    assert_refused_untouched(
+        "state.db",
+        b"SQLite format 3\0 but not really a database at all",
+        "state.db",
+    );
+}
+
+#[test]
 fn a_data_directory_of_another_cluster_is_refused_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::write(
-        data.join("node.json"),
-        r#"{"cluster":"someone-else","node_id":1}"#,
-    )
-    .unwrap();
-    let before = listing(&data);
-    let output = tocsin()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    let stderr = one_line_error(&output);
-    assert!(stderr.contains("someone-else"), "{stderr}");
-    assert_eq!(listing(&data), before);
+    assert_refused_untouched(
+        "node.json",
+        br#"{"cluster":"someone-else","node_id":1}"#,
+        "someone-else",
+    );
 }
 
 #[test]
