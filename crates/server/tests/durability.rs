@@ -139,3 +139,35 @@ fn a_corrupt_log_entry_stops_the_node_with_its_index_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_torn_log_tail_is_dropped_and_everything_acknowledged_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let server = TestServer::start(&data);
+    assert_eq!(server.add_user("alice", "pw").as_u16(), 201);
+    server.kill();
+
+    // A write cut short by the crash: bytes after the last complete frame
+    // of the log's journal, as a torn sector would leave them.
+    let wal = data.join("raft-log.db-wal");
+    assert!(wal.exists(), "SIGKILL should leave the log journal behind");
+    let mut torn = std::fs::read(&wal).unwrap();
+    torn.extend((0..3000u32).map(|i| (i * 7 % 251) as u8));
+    std::fs::write(&wal, torn).unwrap();
+
+    let server = TestServer::start(&data);
+    let users: Vec<serde_json::Value> = server
+        .admin()
+        .get(format!("{}/admin/users", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["name"], "alice");
+    assert_eq!(server.add_user("bob", "pw").as_u16(), 201);
+    assert!(server.terminate().success());
+}
