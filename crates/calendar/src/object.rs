@@ -634,8 +634,10 @@ fn parse_comp(
             ICalendarProperty::RecurrenceId => {
                 comp.recurrence_id = Some(date_value(entry, &zones, "RECURRENCE-ID")?);
                 comp.this_and_future = entry.parameters(&ICalendarParameterName::Range).any(|v| {
-                    v.as_text()
-                        .is_some_and(|t| t.eq_ignore_ascii_case("THISANDFUTURE"))
+                    // calcard reads RANGE=THISANDFUTURE as Bool(true).
+                    matches!(v, ICalendarParameterValue::Bool(true))
+                        || v.as_text()
+                            .is_some_and(|t| t.eq_ignore_ascii_case("THISANDFUTURE"))
                 });
             }
             ICalendarProperty::Status => {
