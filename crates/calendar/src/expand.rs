@@ -205,11 +205,22 @@ impl CalendarObject {
         };
         let mut start = first.start;
         let mut end = first.end;
-        for inst in it.by_ref().take(BOUNDS_INSTANCES_MAX) {
+        // An RRULE without COUNT or UNTIL never ends: no need to walk it.
+        let endless_rule = self.master().is_some_and(|m| {
+            m.rrules
+                .iter()
+                .any(|r| r.count.is_none() && r.until.is_none())
+        });
+        let examined = if endless_rule {
+            0
+        } else {
+            BOUNDS_INSTANCES_MAX
+        };
+        for inst in it.by_ref().take(examined) {
             start = start.min(inst.start);
             end = end.max(inst.end);
         }
-        let finite = it.next().is_none();
+        let finite = !endless_rule && it.next().is_none();
         (
             Some(start.saturating_sub(widen)),
             finite.then(|| end.saturating_add(widen)),
