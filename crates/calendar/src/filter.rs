@@ -285,7 +285,7 @@ impl Ctx<'_> {
         self.obj
             .instances_from(self.zone, lower)
             .take(ALARM_INSTANCES_MAX)
-            .take_while(move |i| end.is_none_or(|e| i.start < e))
+            .take_while(move |i| end.is_none_or(|e| i.start <= e))
             .filter(move |i| i.comp == comp_idx)
     }
 
