@@ -1,4 +1,225 @@
-//! CalDAV and WebDAV over HTTP (placeholder until the CalDAV issue lands).
+//! CalDAV and WebDAV over HTTP.
+//!
+//! [`router`] serves the DAV URL space (see [`path`]) for a [`DavState`]:
+//! it authenticates every request (HTTP Basic against argon2id hashes,
+//! with a cache of verified credentials), maps the path to a target, and
+//! hands the request to one handler per method (`handlers/*.rs`). Reads go
+//! to the store's [`tocsin_store::Reader`]; every write is planned here —
+//! time, ids, ETag, the object's next alarm — and proposed as one command
+//! (invariants 1–4).
+//!
+//! Architecture invariants:
+//! - Only this crate knows XML ([`xml`]); it never writes SQL.
+//! - A request without valid credentials gets 401 with
+//!   `WWW-Authenticate`, whatever the path (except the RFC 6764 redirect).
+//! - Every body is bounded: bytes, XML depth and element count, iCalendar
+//!   size and component count; over a limit the client gets the
+//!   protocol's error and nothing is stored.
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod error;
+mod handlers;
+pub mod path;
+pub mod props;
+pub mod xml;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tocsin_calendar::{AlarmPolicy, Limits};
+use tocsin_cluster::{Clock, Cluster};
+use tocsin_store::Principal;
+
+use crate::auth::CredentialCache;
+use crate::error::{DavError, DavResult};
+use crate::path::Target;
+use crate::xml::XmlLimits;
+
+/// Bounds and policies of the DAV layer.
+#[derive(Debug, Clone)]
+pub struct DavConfig {
+    /// Largest request body accepted (413 above it).
+    pub request_body_bytes_max: usize,
+    /// Bounds on XML bodies.
+    pub xml: XmlLimits,
+    /// Bounds on one calendar object.
+    pub calendar: Limits,
+    /// How far alarm computation looks ahead.
+    pub alarm_policy: AlarmPolicy,
+    /// Most changes in one sync-collection answer before it is truncated
+    /// (507, continue with the returned token).
+    pub sync_changes_max: usize,
+    /// The Basic authentication realm.
+    pub realm: String,
+}
+
+impl Default for DavConfig {
+    fn default() -> Self {
+        DavConfig {
+            request_body_bytes_max: 4 << 20,
+            xml: XmlLimits::default(),
+            calendar: Limits::default(),
+            alarm_policy: AlarmPolicy::default(),
+            sync_changes_max: 1000,
+            realm: "Tocsin".to_owned(),
+        }
+    }
+}
+
+/// What every DAV request shares.
+#[derive(Clone)]
+pub struct DavState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cluster: Cluster,
+    clock: Arc<dyn Clock>,
+    config: DavConfig,
+    credentials: CredentialCache,
+}
+
+impl DavState {
+    /// State over a running node.
+    pub fn new(cluster: Cluster, clock: Arc<dyn Clock>, config: DavConfig) -> Self {
+        DavState {
+            inner: Arc::new(Inner {
+                cluster,
+                clock,
+                config,
+                credentials: CredentialCache::default(),
+            }),
+        }
+    }
+
+    pub(crate) fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+
+    pub(crate) fn reader(&self) -> &tocsin_store::Reader {
+        self.inner.cluster.reader()
+    }
+
+    pub(crate) fn config(&self) -> &DavConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn now(&self) -> tocsin_calendar::Instant {
+        self.inner.clock.now()
+    }
+}
+
+/// The DAV routes: everything the other routes of the server do not take.
+pub fn router(state: DavState) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// An authenticated request, ready for a handler.
+pub(crate) struct Ctx {
+    pub(crate) state: DavState,
+    pub(crate) user: Principal,
+}
+
+async fn handle(State(state): State<DavState>, request: Request) -> Response {
+    let path = request.uri().path().to_owned();
+    let Some(target) = Target::parse(&path) else {
+        return DavError::not_found().into_response();
+    };
+    if target == Target::WellKnown {
+        return redirect_to_dav_root();
+    }
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let user = match authenticate(&state, authorization.as_deref()).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let ctx = Ctx { state, user };
+    let method = request.method().as_str().to_owned();
+    let result = handlers::dispatch(&ctx, &method, target, request).await;
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
+    response.headers_mut().insert(
+        header::HeaderName::from_static("dav"),
+        HeaderValue::from_static(handlers::DAV_COMPLIANCE),
+    );
+    response
+}
+
+/// RFC 6764: the well-known URI points at the DAV root.
+fn redirect_to_dav_root() -> Response {
+    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/dav/"));
+    response
+}
+
+fn unauthorized(state: &DavState, message: &str) -> Response {
+    let mut response = DavError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    let challenge = format!(
+        "Basic realm=\"{}\", charset=\"UTF-8\"",
+        state.config().realm
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// The principal named by valid Basic credentials, or a 401.
+async fn authenticate(
+    state: &DavState,
+    authorization: Option<&str>,
+) -> Result<Principal, Response> {
+    let credentials = authorization.and_then(auth::parse_basic);
+    let Some((name, password)) = credentials else {
+        return Err(unauthorized(state, "authentication required"));
+    };
+    let principal = state
+        .reader()
+        .read(|q| q.principal(&name))
+        .map_err(|e| DavError::from(e).into_response())?;
+    let Some(principal) = principal else {
+        return Err(unauthorized(state, "wrong user name or password"));
+    };
+    let cache = &state.inner.credentials;
+    if cache.is_verified(&name, &password, &principal.password_hash) {
+        return Ok(principal);
+    }
+    let stored = principal.password_hash.clone();
+    let candidate = password.clone();
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
+        .await
+        .unwrap_or(false);
+    if !verified {
+        tracing::info!(user = %name, "failed authentication");
+        return Err(unauthorized(state, "wrong user name or password"));
+    }
+    cache.remember(&name, &password, &principal.password_hash);
+    Ok(principal)
+}
+
+/// Reads a request body up to `limit` bytes; 413 beyond it.
+pub(crate) async fn read_body(
+    request: Request<Body>,
+    limit: usize,
+) -> DavResult<axum::body::Bytes> {
+    axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            DavError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {limit} bytes"),
+            )
+        })
+}

@@ -39,8 +39,46 @@ pub struct Config {
     /// Bearer token for the admin API; generated and kept in
     /// `<data>/admin.json` when unset.
     pub admin_token: Option<String>,
+    /// Bounds on what clients may send.
+    pub limits: LimitsConfig,
     /// Consensus settings.
     pub raft: RaftConfig,
+}
+
+/// Bounds on requests; over a bound a client gets the protocol's error
+/// (413, 400, or 403 with CALDAV:max-resource-size) and nothing is stored.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body, in bytes.
+    pub request_body_bytes_max: usize,
+    /// Largest calendar object, in bytes.
+    pub object_bytes_max: usize,
+    /// Most components in one calendar object (VEVENTs, VALARMs, VTIMEZONEs…).
+    pub object_components_max: usize,
+    /// Most properties in one calendar object.
+    pub object_properties_max: usize,
+    /// Deepest XML nesting in a request body.
+    pub xml_depth_max: usize,
+    /// Most XML elements in a request body.
+    pub xml_elements_max: usize,
+    /// Most changes in one sync-collection answer (the client continues
+    /// from the returned token).
+    pub sync_changes_max: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            request_body_bytes_max: 4 << 20,
+            object_bytes_max: 1 << 20,
+            object_components_max: 1000,
+            object_properties_max: 10_000,
+            xml_depth_max: 64,
+            xml_elements_max: 100_000,
+            sync_changes_max: 1000,
+        }
+    }
 }
 
 /// Consensus settings; the defaults suit a single node and a LAN cluster.
@@ -65,6 +103,7 @@ impl Default for Config {
             public_url: None,
             log_format: LogFormat::Text,
             admin_token: None,
+            limits: LimitsConfig::default(),
             raft: RaftConfig::default(),
         }
     }

@@ -16,7 +16,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+use tocsin_calendar::Limits;
 use tocsin_cluster::{Cluster, ClusterConfig, ClusterMetrics, NodeInfo, SystemClock, new_id};
+use tocsin_dav::xml::XmlLimits;
+use tocsin_dav::{DavConfig, DavState};
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
@@ -52,7 +55,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let mut registry = Registry::with_prefix("tocsin");
     metrics.register(&mut registry);
-    let app = app(cluster.clone(), Arc::new(registry), token);
+    let app = app(
+        cluster.clone(),
+        Arc::new(registry),
+        token,
+        dav_config(&config),
+    );
 
     print_banner(&config);
     axum::serve(listener, app)
@@ -133,7 +141,30 @@ struct OpsState {
     registry: telemetry::SharedRegistry,
 }
 
-fn app(cluster: Cluster, registry: telemetry::SharedRegistry, token: String) -> Router {
+fn dav_config(config: &Config) -> DavConfig {
+    let limits = &config.limits;
+    DavConfig {
+        request_body_bytes_max: limits.request_body_bytes_max,
+        xml: XmlLimits {
+            depth_max: limits.xml_depth_max,
+            elements_max: limits.xml_elements_max,
+        },
+        calendar: Limits {
+            object_bytes_max: limits.object_bytes_max,
+            components_max: limits.object_components_max,
+            properties_max: limits.object_properties_max,
+        },
+        sync_changes_max: limits.sync_changes_max,
+        ..DavConfig::default()
+    }
+}
+
+fn app(
+    cluster: Cluster,
+    registry: telemetry::SharedRegistry,
+    token: String,
+    dav: DavConfig,
+) -> Router {
     let admin = admin::routes(AdminState {
         cluster: cluster.clone(),
         clock: Arc::new(SystemClock),
@@ -147,10 +178,12 @@ fn app(cluster: Cluster, registry: telemetry::SharedRegistry, token: String) -> 
             cluster: cluster.clone(),
             registry,
         });
+    let dav = tocsin_dav::router(DavState::new(cluster.clone(), Arc::new(SystemClock), dav));
     Router::new()
         .merge(ops)
         .merge(admin)
         .merge(cluster.peer_routes())
+        .merge(dav)
 }
 
 /// Ready when the node knows a leader and has applied what it knows is

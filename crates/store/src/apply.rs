@@ -332,6 +332,7 @@ fn precondition_holds(precondition: &Precondition, existing: Option<&ExistingObj
         Precondition::None => true,
         Precondition::IfMatch(etag) => existing.is_some_and(|e| &e.etag == etag),
         Precondition::IfNoneMatch => existing.is_none(),
+        Precondition::IfExists => existing.is_some(),
     }
 }
 

@@ -202,6 +202,8 @@ pub enum Precondition {
     IfMatch(String),
     /// `If-None-Match: *`: nothing may exist at the href.
     IfNoneMatch,
+    /// `If-Match: *`: something must exist at the href.
+    IfExists,
 }
 
 /// Create or replace a calendar object.

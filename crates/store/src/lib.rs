@@ -30,6 +30,7 @@ mod command;
 mod digest;
 mod error;
 mod model;
+mod planning;
 mod query;
 mod schema;
 
@@ -46,6 +47,7 @@ pub use model::{
     Calendar, CalendarId, CalendarObject, Change, Counts, ObjectId, ObjectSummary, Principal,
     PropName, TimeBounds,
 };
+pub use planning::{AlarmInputs, AlarmSubject, calendar_timezone_prop};
 pub use query::{Query, Reader};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 

@@ -111,7 +111,7 @@ pub struct CalendarObject {
     pub ical: String,
     /// Strong ETag (without quotes).
     pub etag: String,
-    /// The log index of its last change.
+    /// The sync revision of its last change.
     pub revision: u64,
     /// When it was created.
     pub created: Instant,
@@ -119,15 +119,38 @@ pub struct CalendarObject {
     pub modified: Instant,
 }
 
-/// An object's name, ETag and revision, without its text.
+impl CalendarObject {
+    /// Its metadata.
+    pub fn summary(&self) -> ObjectSummary {
+        ObjectSummary {
+            href: self.href.clone(),
+            etag: self.etag.clone(),
+            revision: self.revision,
+            kind: self.kind.clone(),
+            size: self.ical.len() as u64,
+            created: self.created,
+            modified: self.modified,
+        }
+    }
+}
+
+/// An object's metadata, without its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectSummary {
     /// Its name in the calendar.
     pub href: String,
     /// Strong ETag (without quotes).
     pub etag: String,
-    /// The log index of its last change.
+    /// The sync revision of its last change.
     pub revision: u64,
+    /// The component type.
+    pub kind: String,
+    /// Bytes of its text.
+    pub size: u64,
+    /// When it was created.
+    pub created: Instant,
+    /// When it last changed.
+    pub modified: Instant,
 }
 
 /// A change reported by sync-collection.

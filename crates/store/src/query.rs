@@ -207,15 +207,26 @@ fn object_from_row(r: &Row) -> rusqlite::Result<CalendarObject> {
     })
 }
 
+const SUMMARY_COLUMNS: &str =
+    "href, etag, revision, kind, length(CAST(ical AS BLOB)), created_ms, modified_ms";
+
 fn summary_from_row(r: &Row) -> rusqlite::Result<ObjectSummary> {
     Ok(ObjectSummary {
         href: r.get(0)?,
         etag: r.get(1)?,
         revision: r.get::<_, i64>(2)? as u64,
+        kind: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        created: instant(r.get(5)?),
+        modified: instant(r.get(6)?),
     })
 }
 
 impl Query<'_> {
+    pub(crate) fn conn(&self) -> &Connection {
+        self.conn
+    }
+
     /// A principal by name.
     pub fn principal(&self, name: &str) -> Result<Option<Principal>, StoreError> {
         let sql = format!("SELECT {PRINCIPAL_COLUMNS} FROM principals WHERE name = ?1");
@@ -369,9 +380,9 @@ impl Query<'_> {
         &self,
         calendar_id: &CalendarId,
     ) -> Result<Vec<ObjectSummary>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT href, etag, revision FROM objects WHERE calendar_id = ?1 ORDER BY href",
-        )?;
+        let sql =
+            format!("SELECT {SUMMARY_COLUMNS} FROM objects WHERE calendar_id = ?1 ORDER BY href");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([&calendar_id.0], summary_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -384,14 +395,15 @@ impl Query<'_> {
         limit: usize,
     ) -> Result<Vec<Change>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT href, etag, revision, 0 FROM objects WHERE calendar_id = ?1 AND revision > ?2
+            "SELECT href, etag, revision, kind, length(CAST(ical AS BLOB)), created_ms, modified_ms, 0
+             FROM objects WHERE calendar_id = ?1 AND revision > ?2
              UNION ALL
-             SELECT href, '', revision, 1 FROM tombstones WHERE calendar_id = ?1 AND revision > ?2
+             SELECT href, '', revision, '', 0, 0, 0, 1 FROM tombstones WHERE calendar_id = ?1 AND revision > ?2
              ORDER BY 3, 1 LIMIT ?3",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt.query_map(params![calendar_id.0, revision as i64, limit], |r| {
-            let deleted: i64 = r.get(3)?;
+            let deleted: i64 = r.get(7)?;
             if deleted == 1 {
                 Ok(Change::Deleted {
                     href: r.get(0)?,

@@ -1,0 +1,271 @@
+//! PROPFIND (RFC 4918 §9.1): properties of a resource and its members.
+//!
+//! `Depth: infinity` is answered as `Depth: 1`: the deepest collection (a
+//! calendar) has no sub-collections, so one level is everything.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use tocsin_store::{Calendar, CalendarObject, ObjectSummary, Principal, PropName};
+
+use super::{Depth, PropRequest, depth, load_calendar, require_own};
+use crate::Ctx;
+use crate::error::{DavError, DavResult};
+use crate::path::{Target, calendar_href, home_href, object_href, principal_href};
+use crate::props::{self, PropContext, Resource};
+use crate::xml::{self, CALDAV, DAV, Multistatus, Prop, PropStat};
+
+pub(crate) async fn propfind(
+    ctx: &Ctx,
+    target: Target,
+    request: Request<Body>,
+) -> DavResult<Response> {
+    let depth = depth(request.headers(), Depth::Infinity)?;
+    let limit = ctx.state.config().request_body_bytes_max;
+    let body = crate::read_body(request, limit).await?;
+    let wanted = if body.iter().all(u8::is_ascii_whitespace) {
+        PropRequest::AllProp(Vec::new())
+    } else {
+        let root = xml::parse(&body, &ctx.state.config().xml)?;
+        if !root.is(DAV, "propfind") {
+            return Err(DavError::bad_request("expected a DAV:propfind body"));
+        }
+        PropRequest::from_parent(&root)
+    };
+    let mut ms = Multistatus::new();
+    let pctx = PropContext {
+        user: &ctx.user.name,
+        object_bytes_max: ctx.state.config().calendar.object_bytes_max,
+    };
+    let members = depth != Depth::Zero;
+    match target {
+        Target::Root | Target::DavRoot => {
+            respond(&mut ms, &target.href(), &Resource::Root, &wanted, &pctx);
+        }
+        Target::Principals => {
+            respond(
+                &mut ms,
+                &target.href(),
+                &Resource::Principals,
+                &wanted,
+                &pctx,
+            );
+            if members {
+                respond(
+                    &mut ms,
+                    &principal_href(&ctx.user.name),
+                    &Resource::Principal(&ctx.user),
+                    &wanted,
+                    &pctx,
+                );
+            }
+        }
+        Target::Principal(user) => {
+            let principal = principal_of(ctx, &user)?;
+            respond(
+                &mut ms,
+                &principal_href(&user),
+                &Resource::Principal(&principal),
+                &wanted,
+                &pctx,
+            );
+        }
+        Target::Home(user) => {
+            require_own(ctx, &user)?;
+            respond(
+                &mut ms,
+                &home_href(&user),
+                &Resource::Home { owner: &user },
+                &wanted,
+                &pctx,
+            );
+            if members {
+                home_members(ctx, &user, &wanted, &pctx, &mut ms)?;
+            }
+        }
+        Target::Calendar(user, slug) => {
+            let calendar = load_calendar(ctx, &user, &slug)?;
+            let stored = ctx
+                .state
+                .reader()
+                .read(|q| q.calendar_props(&calendar.id))?;
+            let resource = Resource::Calendar {
+                calendar: &calendar,
+                stored: &stored,
+            };
+            respond(
+                &mut ms,
+                &calendar_href(&user, &slug),
+                &resource,
+                &wanted,
+                &pctx,
+            );
+            if members {
+                calendar_members(ctx, &calendar, &wanted, &pctx, &mut ms)?;
+            }
+        }
+        Target::Object(user, slug, name) => {
+            let calendar = load_calendar(ctx, &user, &slug)?;
+            let object = ctx
+                .state
+                .reader()
+                .read(|q| q.object(&calendar.id, &name))?
+                .ok_or_else(DavError::not_found)?;
+            respond_object(
+                &mut ms,
+                &calendar,
+                &object.summary(),
+                Some(&object.ical),
+                &wanted,
+                &pctx,
+            );
+        }
+        Target::WellKnown => return Err(DavError::not_found()),
+    }
+    Ok(multistatus_response(ms.finish()))
+}
+
+fn principal_of(ctx: &Ctx, user: &str) -> DavResult<Principal> {
+    require_own(ctx, user)?;
+    Ok(ctx.user.clone())
+}
+
+fn home_members(
+    ctx: &Ctx,
+    user: &str,
+    wanted: &PropRequest,
+    pctx: &PropContext<'_>,
+    ms: &mut Multistatus,
+) -> DavResult<()> {
+    let calendars = ctx.state.reader().read(|q| {
+        let calendars = q.calendars_of(user)?;
+        calendars
+            .into_iter()
+            .map(|c| {
+                let stored = q.calendar_props(&c.id)?;
+                Ok((c, stored))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    for (calendar, stored) in &calendars {
+        let resource = Resource::Calendar { calendar, stored };
+        respond(
+            ms,
+            &calendar_href(user, &calendar.slug),
+            &resource,
+            wanted,
+            pctx,
+        );
+    }
+    Ok(())
+}
+
+fn calendar_members(
+    ctx: &Ctx,
+    calendar: &Calendar,
+    wanted: &PropRequest,
+    pctx: &PropContext<'_>,
+    ms: &mut Multistatus,
+) -> DavResult<()> {
+    if wanted.wants(CALDAV, "calendar-data") {
+        let objects: Vec<CalendarObject> = ctx.state.reader().read(|q| q.objects(&calendar.id))?;
+        for object in &objects {
+            respond_object(
+                ms,
+                calendar,
+                &object.summary(),
+                Some(&object.ical),
+                wanted,
+                pctx,
+            );
+        }
+    } else {
+        let summaries = ctx
+            .state
+            .reader()
+            .read(|q| q.object_summaries(&calendar.id))?;
+        for summary in &summaries {
+            respond_object(ms, calendar, summary, None, wanted, pctx);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn respond_object(
+    ms: &mut Multistatus,
+    calendar: &Calendar,
+    summary: &ObjectSummary,
+    ical: Option<&str>,
+    wanted: &PropRequest,
+    pctx: &PropContext<'_>,
+) {
+    let resource = Resource::Object {
+        summary,
+        ical,
+        calendar,
+    };
+    respond(
+        ms,
+        &object_href(&calendar.owner, &calendar.slug, &summary.href),
+        &resource,
+        wanted,
+        pctx,
+    );
+}
+
+/// The response for one resource: requested properties, split by status.
+pub(crate) fn respond(
+    ms: &mut Multistatus,
+    href: &str,
+    resource: &Resource<'_>,
+    wanted: &PropRequest,
+    pctx: &PropContext<'_>,
+) {
+    let propstats = match wanted {
+        PropRequest::PropName => vec![PropStat {
+            status: 200,
+            props: props::live_names(resource)
+                .into_iter()
+                .map(Prop::empty)
+                .collect(),
+        }],
+        PropRequest::AllProp(include) => {
+            let mut names: Vec<PropName> = props::live_names(resource);
+            for extra in include {
+                if !names.contains(extra) {
+                    names.push(extra.clone());
+                }
+            }
+            let (found, _) = props::lookup(resource, &names, pctx);
+            vec![PropStat {
+                status: 200,
+                props: found,
+            }]
+        }
+        PropRequest::Prop(names) => {
+            let (found, missing) = props::lookup(resource, names, pctx);
+            vec![
+                PropStat {
+                    status: 200,
+                    props: found,
+                },
+                PropStat {
+                    status: 404,
+                    props: missing,
+                },
+            ]
+        }
+    };
+    ms.propstat_response(href, &propstats);
+}
+
+pub(crate) fn multistatus_response(body: String) -> Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let mut response = (StatusCode::MULTI_STATUS, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,165 @@
+//! What the leader reads to plan an object's alarms.
+//!
+//! Owns gathering, for one calendar object, everything besides its text
+//! that its next alarm depends on — the calendar's zone, and for each user
+//! the object alarms for (the owner, and anyone with per-user data on it):
+//! their addresses, watermark and alarm overlay — and handing it to the
+//! calendar core (invariant 4: `next_check` is computed from the object
+//! itself, over every user). Both the CalDAV writes and the scheduler plan
+//! through here, so they cannot disagree. It must never write: planning
+//! happens before a command exists.
+
+use rusqlite::OptionalExtension;
+use tocsin_calendar::{
+    AlarmOverlay, AlarmPolicy, CalendarObject as ParsedObject, Instant, NextCheck, UserView, Zone,
+};
+
+use crate::StoreError;
+use crate::model::{CalendarId, ObjectId, PropName};
+use crate::query::Query;
+
+/// The CalDAV property holding a calendar's time zone (a VCALENDAR with
+/// one VTIMEZONE); floating and all-day times are read in it.
+pub fn calendar_timezone_prop() -> PropName {
+    PropName::new("urn:ietf:params:xml:ns:caldav", "calendar-timezone")
+}
+
+/// One user whose alarms an object may fire.
+#[derive(Debug, Clone)]
+pub struct AlarmSubject {
+    /// The principal.
+    pub user: String,
+    /// Their calendar-user addresses.
+    pub addresses: Vec<String>,
+    /// Up to when their alarms on this object were handled (invariant 7);
+    /// `None` for an object not yet stored.
+    pub watermark: Option<Instant>,
+    /// Their own VALARMs, replacing the object's.
+    pub overlay: Option<AlarmOverlay>,
+}
+
+/// Everything an object's alarms depend on besides its text.
+#[derive(Debug, Clone)]
+pub struct AlarmInputs {
+    /// The calendar's zone for floating and all-day times.
+    pub zone: Zone,
+    /// The users, owner first.
+    pub subjects: Vec<AlarmSubject>,
+}
+
+impl AlarmInputs {
+    /// Invariant 4: the earliest trigger after each user's watermark (and
+    /// after `now`), over every user.
+    pub fn next_check(
+        &self,
+        object: &ParsedObject,
+        now: Instant,
+        policy: &AlarmPolicy,
+    ) -> Option<NextCheck> {
+        let views: Vec<(UserView<'_>, Instant)> = self
+            .subjects
+            .iter()
+            .map(|s| {
+                let view = UserView {
+                    user: &s.user,
+                    addresses: &s.addresses,
+                    zone: &self.zone,
+                    alarm_overlay: s.overlay.as_ref(),
+                    default_alarms: None,
+                };
+                (view, s.watermark.map_or(now, |w| w.max(now)))
+            })
+            .collect();
+        tocsin_calendar::next_check(object, &views, now, policy)
+    }
+}
+
+/// A calendar's zone: its `calendar-timezone` property, else UTC. A value
+/// that does not parse (it was validated when set) falls back to UTC with
+/// a warning rather than stopping alarms for the whole calendar.
+pub(crate) fn calendar_zone(q: &Query<'_>, calendar_id: &CalendarId) -> Result<Zone, StoreError> {
+    let Some(text) = q.calendar_prop(calendar_id, &calendar_timezone_prop())? else {
+        return Ok(Zone::utc());
+    };
+    Ok(Zone::from_calendar_timezone(&text).unwrap_or_else(|e| {
+        tracing::warn!(calendar = %calendar_id, error = %e, "unusable calendar-timezone; using UTC");
+        Zone::utc()
+    }))
+}
+
+impl Query<'_> {
+    /// The alarm inputs of an object in `calendar_id` (`object_id` is
+    /// `None` for an object about to be created).
+    pub fn alarm_inputs(
+        &self,
+        calendar_id: &CalendarId,
+        object_id: Option<&ObjectId>,
+    ) -> Result<Option<AlarmInputs>, StoreError> {
+        let Some(calendar) = self.calendar(calendar_id)? else {
+            return Ok(None);
+        };
+        let zone = calendar_zone(self, calendar_id)?;
+        let mut subjects = vec![self.alarm_subject(&calendar.owner, object_id)?];
+        if let Some(object_id) = object_id {
+            for user in self.per_user_data_users(object_id)? {
+                if user != calendar.owner {
+                    subjects.push(self.alarm_subject(&user, Some(object_id))?);
+                }
+            }
+        }
+        Ok(Some(AlarmInputs { zone, subjects }))
+    }
+
+    fn alarm_subject(
+        &self,
+        user: &str,
+        object_id: Option<&ObjectId>,
+    ) -> Result<AlarmSubject, StoreError> {
+        let addresses = self
+            .principal(user)?
+            .map(|p| p.addresses)
+            .unwrap_or_default();
+        let (watermark, overlay) = match object_id {
+            Some(id) => (self.watermark(id, user)?, self.overlay(id, user)?),
+            None => (None, None),
+        };
+        Ok(AlarmSubject {
+            user: user.to_owned(),
+            addresses,
+            watermark,
+            overlay,
+        })
+    }
+
+    fn watermark(&self, object_id: &ObjectId, user: &str) -> Result<Option<Instant>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT handled_until_ms FROM alarm_watermarks WHERE object_id = ?1 AND user = ?2",
+            )?
+            .query_row([&object_id.0, user], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(Instant::from_millis))
+    }
+
+    fn overlay(
+        &self,
+        object_id: &ObjectId,
+        user: &str,
+    ) -> Result<Option<AlarmOverlay>, StoreError> {
+        let text: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT data FROM per_user_data WHERE object_id = ?1 AND user = ?2")?
+            .query_row([&object_id.0, user], |r| r.get(0))
+            .optional()?;
+        Ok(text.and_then(|t| AlarmOverlay::parse(&t).ok()))
+    }
+
+    fn per_user_data_users(&self, object_id: &ObjectId) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT user FROM per_user_data WHERE object_id = ?1 ORDER BY user")?;
+        let rows = stmt.query_map([&object_id.0], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
