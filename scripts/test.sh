@@ -26,4 +26,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo nextest (build once, run every Rust suite)"
 cargo nextest run --workspace --no-fail-fast
 
+step "end-to-end suites: real clients against target/debug/tocsin"
+cargo build --quiet -p tocsin
+TOCSIN_BIN="$PWD/target/debug/tocsin" .venv/bin/python -m pytest -q tests/e2e
+
 step "all tests passed"

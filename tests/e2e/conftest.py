@@ -1,0 +1,86 @@
+"""A `tocsin serve` process for end-to-end tests.
+
+The server runs the binary named by TOCSIN_BIN (default: target/debug/tocsin)
+on 127.0.0.1 with a port the OS picks, with its data in a temporary
+directory; it is stopped by PID when the test session ends.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 30
+
+
+def tocsin_bin() -> str:
+    return os.environ.get("TOCSIN_BIN", str(ROOT / "target" / "debug" / "tocsin"))
+
+
+class Server:
+    def __init__(self, data: Path, extra_args=()):
+        self.data = data
+        self.log = open(data.parent / (data.name + ".log"), "wb")
+        admin = data / "admin.json"
+        if admin.exists():
+            admin.unlink()
+        self.proc = subprocess.Popen(
+            [tocsin_bin(), "serve", "--listen", "127.0.0.1:0", "--data", str(data), *extra_args],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                endpoint = json.loads(admin.read_text())
+                break
+            except (FileNotFoundError, json.JSONDecodeError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"tocsin did not start; see {self.log.name}")
+                time.sleep(0.02)
+        self.url = endpoint["url"]
+        self.token = endpoint["token"]
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + "/readyz") as r:
+                    if r.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("tocsin never became ready")
+            time.sleep(0.02)
+
+    def add_user(self, name: str, password: str, email: str | None = None):
+        args = [tocsin_bin(), "user", "add", name, "--password-stdin", "--data", str(self.data)]
+        if email:
+            args += ["--email", email]
+        subprocess.run(args, input=password + "\n", text=True, check=True, capture_output=True)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        data.mkdir()
+        srv = Server(data)
+        srv.add_user("alice", "alice-pw", "alice@example.com")
+        srv.add_user("bob", "bob-pw", "bob@example.com")
+        try:
+            yield srv
+        finally:
+            srv.stop()
