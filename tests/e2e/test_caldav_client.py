@@ -280,7 +280,9 @@ def test_etag_preconditions_prevent_lost_updates(server):
 
 
 def test_invalid_calendar_data_is_refused_with_its_precondition(server):
-    calendar = new_calendar(server)
+    calendar = client(server).principal().make_calendar(
+        name="Events only", cal_id="events-only-" + uuid.uuid4().hex[:6], supported_calendar_component_set=["VEVENT"]
+    )
     path = calendar.url.path
     cases = {
         "garbage.ics": ("this is not a calendar", "valid-calendar-data"),
@@ -290,8 +292,8 @@ def test_invalid_calendar_data_is_refused_with_its_precondition(server):
             ),
             "valid-calendar-object-resource",
         ),
-        "journal.ics": (
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VJOURNAL\r\nUID:j\r\nDTSTAMP:20260101T000000Z\r\nEND:VJOURNAL\r\nEND:VCALENDAR\r\n",
+        "todo.ics": (
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTODO\r\nUID:j\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
             "supported-calendar-component",
         ),
     }
@@ -329,3 +331,11 @@ def test_free_busy_reports_busy_time(server):
     status, headers, text = raw(server, "REPORT", calendar.url.path, body, {"Depth": "1"})
     assert status == 200 and headers["Content-Type"].startswith("text/calendar")
     assert "FREEBUSY;FBTYPE=BUSY:20271001T100000Z/20271001T110000Z" in text
+
+
+def test_principals_can_be_searched_by_name_and_listed(server):
+    dav = client(server)
+    found = dav.search_principals(name="bob")
+    assert [p.url.path for p in found] == ["/dav/principals/bob/"]
+    everyone = {p.url.path for p in dav.search_principals()}
+    assert {"/dav/principals/alice/", "/dav/principals/bob/"} <= everyone

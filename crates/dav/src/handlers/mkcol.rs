@@ -18,7 +18,7 @@ use crate::xml::{self, CALDAV, DAV, Element};
 /// Component types a calendar may be created for.
 const COMPONENTS_ALLOWED: [&str; 5] = ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"];
 /// What a calendar holds when the client does not say.
-const COMPONENTS_DEFAULT: [&str; 2] = ["VEVENT", "VTODO"];
+const COMPONENTS_DEFAULT: [&str; 3] = ["VEVENT", "VTODO", "VJOURNAL"];
 
 pub(crate) async fn mkcalendar(
     ctx: &Ctx,

@@ -9,6 +9,7 @@ mod delete;
 mod get;
 mod mkcol;
 mod options;
+mod principal_search;
 mod propfind;
 mod proppatch;
 mod put;

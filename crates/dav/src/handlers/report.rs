@@ -37,6 +37,14 @@ pub(crate) async fn report(
         (CALDAV, "calendar-multiget") => calendar_multiget(ctx, &root),
         (DAV, "sync-collection") => sync_collection(ctx, target, &root),
         (CALDAV, "free-busy-query") => free_busy_query(ctx, target, &root),
+        (DAV, "principal-property-search") => {
+            super::principal_search::check_target(&target)?;
+            super::principal_search::principal_property_search(ctx, &root)
+        }
+        (DAV, "principal-search-property-set") => {
+            super::principal_search::check_target(&target)?;
+            super::principal_search::principal_search_property_set()
+        }
         (_, name) => Err(DavError::condition(
             StatusCode::FORBIDDEN,
             Condition::SupportedReport,
@@ -380,7 +388,7 @@ fn calendar_query(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respon
             tracing::warn!(href = %object.href, "stored object no longer parses; left out of the query");
             continue;
         };
-        if !parsed.matches(&filter, &zone) {
+        if !parsed.matches(&for_component(&filter, &object.kind), &zone) {
             continue;
         }
         let text = shape.render(object, Some(&parsed), &zone, &limits);
@@ -394,6 +402,34 @@ fn calendar_query(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respon
         );
     }
     Ok(multistatus_response(ms.finish()))
+}
+
+/// Properties the VCALENDAR component itself carries.
+const VCALENDAR_PROPERTIES: [&str; 4] = ["VERSION", "PRODID", "CALSCALE", "METHOD"];
+
+/// A prop-filter placed directly under the VCALENDAR comp-filter that
+/// names a property of the events inside (SUMMARY, CATEGORIES, …) can
+/// only have meant "a component with that property": clients that send it
+/// leave out the component type. It is answered as if it were nested in a
+/// comp-filter for the object's own component type, instead of matching
+/// nothing.
+fn for_component(filter: &CompFilter, kind: &str) -> CompFilter {
+    let (own, meant_for_component): (Vec<PropFilter>, Vec<PropFilter>) = filter
+        .prop_filters
+        .iter()
+        .cloned()
+        .partition(|p| VCALENDAR_PROPERTIES.contains(&p.name.as_str()));
+    if meant_for_component.is_empty() {
+        return filter.clone();
+    }
+    let mut rewritten = filter.clone();
+    rewritten.prop_filters = own;
+    rewritten.comp_filters.push(CompFilter {
+        name: kind.to_owned(),
+        prop_filters: meant_for_component,
+        ..CompFilter::default()
+    });
+    rewritten
 }
 
 fn calendar_multiget(ctx: &Ctx, root: &Element) -> DavResult<Response> {
