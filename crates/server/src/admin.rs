@@ -238,7 +238,11 @@ fn first_calendar(owner: &str, at: tocsin_calendar::Instant) -> CreateCalendar {
         id: CalendarId(new_id()),
         owner: owner.to_owned(),
         slug: "calendar".to_owned(),
-        components: vec!["VEVENT".to_owned(), "VTODO".to_owned(), "VJOURNAL".to_owned()],
+        components: vec![
+            "VEVENT".to_owned(),
+            "VTODO".to_owned(),
+            "VJOURNAL".to_owned(),
+        ],
         props: vec![(PropName::new("DAV:", "displayname"), "Calendar".to_owned())],
         at,
     }

@@ -25,7 +25,11 @@ pub(crate) const PRINCIPAL_SEARCH_RESULTS_MAX: usize = 100;
 /// The properties a search may match on.
 const SEARCHABLE: [(&str, &str, &str); 3] = [
     (DAV, "displayname", "Display name"),
-    (CALDAV, "calendar-user-address-set", "Calendar user addresses"),
+    (
+        CALDAV,
+        "calendar-user-address-set",
+        "Calendar user addresses",
+    ),
     (CALSERVER, "email-address-set", "Email addresses"),
 ];
 
@@ -40,9 +44,17 @@ fn criteria(root: &Element) -> Vec<Criterion> {
         .map(|search| Criterion {
             props: search
                 .child(DAV, "prop")
-                .map(|p| p.children.iter().map(|c| (c.ns.clone(), c.name.clone())).collect())
+                .map(|p| {
+                    p.children
+                        .iter()
+                        .map(|c| (c.ns.clone(), c.name.clone()))
+                        .collect()
+                })
                 .unwrap_or_default(),
-            text: search.child(DAV, "match").map(|m| m.text_trimmed().to_lowercase()).unwrap_or_default(),
+            text: search
+                .child(DAV, "match")
+                .map(|m| m.text_trimmed().to_lowercase())
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -53,7 +65,9 @@ fn field_values(principal: &Principal, ns: &str, name: &str) -> Vec<String> {
             principal.display_name.clone().unwrap_or_default(),
             principal.name.clone(),
         ],
-        (CALDAV, "calendar-user-address-set") | (CALSERVER, "email-address-set") => principal.addresses.clone(),
+        (CALDAV, "calendar-user-address-set") | (CALSERVER, "email-address-set") => {
+            principal.addresses.clone()
+        }
         _ => Vec::new(),
     }
 }
@@ -74,9 +88,15 @@ fn requested_props(root: &Element) -> Vec<tocsin_store::PropName> {
     let mut names = root.child(DAV, "prop").map(prop_names).unwrap_or_default();
     for child in &root.children {
         let structural = child.ns == DAV
-            && matches!(child.name.as_str(), "prop" | "property-search" | "apply-to-principal-collection-set");
+            && matches!(
+                child.name.as_str(),
+                "prop" | "property-search" | "apply-to-principal-collection-set"
+            );
         if !structural {
-            names.push(tocsin_store::PropName::new(child.ns.clone(), child.name.clone()));
+            names.push(tocsin_store::PropName::new(
+                child.ns.clone(),
+                child.name.clone(),
+            ));
         }
     }
     names
@@ -84,7 +104,9 @@ fn requested_props(root: &Element) -> Vec<tocsin_store::PropName> {
 
 pub(crate) fn principal_property_search(ctx: &Ctx, root: &Element) -> DavResult<Response> {
     let criteria = criteria(root);
-    let any_of = root.attr("test").is_some_and(|t| t.eq_ignore_ascii_case("anyof"));
+    let any_of = root
+        .attr("test")
+        .is_some_and(|t| t.eq_ignore_ascii_case("anyof"));
     let wanted = PropRequest::Prop(requested_props(root));
     let principals = ctx.state.reader().read(|q| q.principals())?;
     let pctx = PropContext {
@@ -101,13 +123,21 @@ pub(crate) fn principal_property_search(ctx: &Ctx, root: &Element) -> DavResult<
             }
     });
     for principal in found.take(PRINCIPAL_SEARCH_RESULTS_MAX) {
-        respond(&mut ms, &principal_href(&principal.name), &Resource::Principal(principal), &wanted, &pctx);
+        respond(
+            &mut ms,
+            &principal_href(&principal.name),
+            &Resource::Principal(principal),
+            &wanted,
+            &pctx,
+        );
     }
     Ok(multistatus_response(ms.finish()))
 }
 
 pub(crate) fn principal_search_property_set() -> DavResult<Response> {
-    let mut body = String::from(r#"<?xml version="1.0" encoding="utf-8"?><D:principal-search-property-set xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/">"#);
+    let mut body = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><D:principal-search-property-set xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/">"#,
+    );
     for (ns, name, description) in SEARCHABLE {
         let prefix = match ns {
             DAV => "D",
@@ -133,6 +163,8 @@ pub(crate) fn check_target(target: &crate::path::Target) -> DavResult<()> {
     use crate::path::Target;
     match target {
         Target::Root | Target::DavRoot | Target::Principals | Target::Principal(_) => Ok(()),
-        _ => Err(DavError::forbidden("principal searches are answered on /dav/principals/")),
+        _ => Err(DavError::forbidden(
+            "principal searches are answered on /dav/principals/",
+        )),
     }
 }
