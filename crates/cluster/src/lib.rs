@@ -153,6 +153,7 @@ pub struct Cluster {
     metrics: ClusterMetrics,
     config: Arc<ClusterConfig>,
     leadership: watch::Receiver<bool>,
+    applied: watch::Receiver<u64>,
     proposals: tokio::sync::mpsc::Sender<proposer::Proposal>,
 }
 
@@ -204,10 +205,11 @@ impl Cluster {
         .await
         .map_err(|e| ClusterError::Start(format!("raft: {e}")))?;
         initialise_if_new(&raft, &config).await?;
-        let leadership = watch_leadership(&raft, &metrics);
+        let (leadership, applied) = watch_raft(&raft, &metrics);
         let proposals = proposer::start(raft.clone());
         Ok(Cluster {
             proposals,
+            applied,
             raft,
             reader,
             metrics,
@@ -245,6 +247,13 @@ impl Cluster {
     /// (invariant 9).
     pub fn leadership(&self) -> watch::Receiver<bool> {
         self.leadership.clone()
+    }
+
+    /// The last log index applied here; changes after every applied batch,
+    /// so a reader can wait for a write to become visible, and the
+    /// scheduler wakes when a write may have brought an alarm forward.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.applied.clone()
     }
 
     /// This node's id.
@@ -341,9 +350,14 @@ async fn initialise_if_new(raft: &types::Raft, config: &ClusterConfig) -> Result
     }
 }
 
-/// Follows openraft's metrics into a leadership flag and the metrics gauges.
-fn watch_leadership(raft: &types::Raft, metrics: &ClusterMetrics) -> watch::Receiver<bool> {
+/// Follows openraft's metrics into a leadership flag, the applied index and
+/// the metrics gauges.
+fn watch_raft(
+    raft: &types::Raft,
+    metrics: &ClusterMetrics,
+) -> (watch::Receiver<bool>, watch::Receiver<u64>) {
     let (tx, rx) = watch::channel(false);
+    let (applied_tx, applied_rx) = watch::channel(0u64);
     let mut raft_metrics = raft.metrics();
     let metrics = metrics.clone();
     tokio::spawn(async move {
@@ -360,12 +374,18 @@ fn watch_leadership(raft: &types::Raft, metrics: &ClusterMetrics) -> watch::Rece
                 *current = leading;
                 changed
             });
+            let applied = snapshot.last_applied.map_or(0, |l| l.index);
+            applied_tx.send_if_modified(|current| {
+                let changed = *current != applied;
+                *current = applied;
+                changed
+            });
             if raft_metrics.changed().await.is_err() {
                 break;
             }
         }
     });
-    rx
+    (rx, applied_rx)
 }
 
 /// The voters of a membership, for display.

@@ -28,6 +28,8 @@ pub struct AdminState {
     pub clock: Arc<dyn Clock>,
     /// The bearer token the CLI presents.
     pub token: Arc<str>,
+    /// How alarms are computed, for `alarms upcoming`.
+    pub alarm_policy: tocsin_calendar::AlarmPolicy,
 }
 
 /// The admin routes.
@@ -37,6 +39,9 @@ pub fn routes(state: AdminState) -> Router {
         .route("/admin/users", get(list_users).post(add_user))
         .route("/admin/users/{name}", axum::routing::delete(remove_user))
         .route("/admin/users/{name}/password", put(set_password))
+        .route("/admin/users/{name}/alarms", put(set_alarm_settings))
+        .route("/admin/alarms/upcoming", get(upcoming))
+        .route("/admin/alarms/log", get(delivery_log))
         .with_state(state)
 }
 
@@ -72,6 +77,31 @@ pub struct NewPassword {
     /// Password in clear.
     pub password: String,
 }
+
+/// `PUT /admin/users/{name}/alarms`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AlarmSettingsView {
+    /// Channels: `log`, `webhook`, `email`.
+    pub channels: Vec<String>,
+    /// The user's own webhook.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Its signing secret (never returned).
+    #[serde(default, skip_serializing)]
+    pub webhook_secret: Option<String>,
+}
+
+/// `?user=…&count=…` of the alarm views.
+#[derive(Debug, Deserialize)]
+pub struct AlarmQuery {
+    user: Option<String>,
+    count: Option<usize>,
+}
+
+/// Most entries one alarm view returns.
+const ALARM_VIEW_ENTRIES_MAX: usize = 1000;
+/// Channels a user may choose.
+const CHANNELS: [&str; 3] = ["log", "webhook", "email"];
 
 /// `GET /admin/status`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -349,6 +379,89 @@ async fn remove_user(
         Ok(Outcome::Applied { .. }) => StatusCode::NO_CONTENT.into_response(),
         Ok(Outcome::Rejected(_)) => error(StatusCode::NOT_FOUND, format!("no user {name:?}")),
         Err(e) => propose_error(e),
+    }
+}
+
+async fn set_alarm_settings(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Json(settings): Json<AlarmSettingsView>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    if let Some(bad) = settings
+        .channels
+        .iter()
+        .find(|c| !CHANNELS.contains(&c.as_str()))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown channel {bad:?}; use log, webhook or email"),
+        );
+    }
+    if let Some(url) = &settings.webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("webhook URL must start with http:// or https:// (got {url:?})"),
+        );
+    }
+    let command = Command::SetAlarmSettings(tocsin_store::AlarmSettings {
+        user: name.clone(),
+        channels: settings.channels,
+        webhook_url: settings.webhook_url,
+        webhook_secret: settings.webhook_secret,
+    });
+    match state.cluster.propose(command).await {
+        Ok(Outcome::Applied { .. }) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Outcome::Rejected(_)) => error(StatusCode::NOT_FOUND, format!("no user {name:?}")),
+        Err(e) => propose_error(e),
+    }
+}
+
+async fn upcoming(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<AlarmQuery>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let count = query.count.unwrap_or(20).min(ALARM_VIEW_ENTRIES_MAX);
+    let now = state.clock.now();
+    let reader = state.cluster.reader().clone();
+    let policy = state.alarm_policy;
+    let user = query.user.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        tocsin_alarms::inspect::upcoming(&reader, user.as_deref(), now, count, &policy)
+    })
+    .await;
+    match found {
+        Ok(Ok(alarms)) => Json(alarms).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn delivery_log(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<AlarmQuery>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let count = query.count.unwrap_or(50).min(ALARM_VIEW_ENTRIES_MAX);
+    match state
+        .cluster
+        .reader()
+        .read(|q| q.outbox_log(query.user.as_deref(), count))
+    {
+        Ok(entries) => Json(entries).into_response(),
+        Err(e) => store_error(e),
     }
 }
 

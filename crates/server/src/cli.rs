@@ -28,6 +28,9 @@ pub enum Command {
     /// Manage users on a running server.
     #[command(subcommand)]
     User(UserCommand),
+    /// Look at alarms: what is coming, what was delivered, why one rings.
+    #[command(subcommand)]
+    Alarms(AlarmsCommand),
     /// Show the node's role, term, log positions and counts.
     Status {
         /// How to reach the server.
@@ -54,6 +57,64 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "TOCSIN_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// A webhook every alarm is POSTed to (JSON).
+    #[arg(long, env = "TOCSIN_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// An SMTP relay alarm emails go through (smtp://host:port).
+    #[arg(long, env = "TOCSIN_SMTP_URL")]
+    pub smtp_url: Option<String>,
+}
+
+/// `tocsin alarms …`.
+#[derive(Debug, Subcommand)]
+pub enum AlarmsCommand {
+    /// The next alarms that will fire.
+    Upcoming {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// The delivery log: alarms delivered, retried, failed, skipped.
+    Log {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+        /// How many entries.
+        #[arg(long, default_value_t = 50)]
+        count: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Explain when an iCalendar file's alarms will ring (no server needed).
+    Explain {
+        /// The .ics file (one calendar object).
+        file: PathBuf,
+        /// "Now", as RFC 3339 (default: the current time).
+        #[arg(long)]
+        now: Option<String>,
+        /// The calendar's time zone, for floating and all-day times (default UTC).
+        #[arg(long)]
+        zone: Option<String>,
+        /// How many alarms to show.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How the CLI reaches a running server's admin API.
@@ -106,6 +167,23 @@ pub enum UserCommand {
         /// Read the password from standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Choose where a user's alarms go.
+    Alarms {
+        /// Login name.
+        name: String,
+        /// Channels, comma-separated: log, webhook, email.
+        #[arg(long, value_delimiter = ',')]
+        channels: Vec<String>,
+        /// The user's own webhook (instead of the server's).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// The secret signing the user's webhook deliveries.
+        #[arg(long)]
+        webhook_secret: Option<String>,
         /// How to reach the server.
         #[command(flatten)]
         admin: AdminArgs,

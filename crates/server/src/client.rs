@@ -11,7 +11,7 @@ use std::io::BufRead;
 use anyhow::{Context, bail};
 use serde::de::DeserializeOwned;
 
-use crate::admin::{NewPassword, NewUser, StatusView, UserView};
+use crate::admin::{AlarmSettingsView, NewPassword, NewUser, StatusView, UserView};
 use crate::cli::AdminArgs;
 use crate::serve::read_admin_endpoint;
 
@@ -211,5 +211,118 @@ pub async fn status(admin: &AdminArgs, json: bool) -> anyhow::Result<()> {
         c.users, c.calendars, c.objects, c.alarm_index, c.outbox_pending
     );
     println!("  state digest {}", status.digest);
+    Ok(())
+}
+
+/// `tocsin user alarms`.
+pub async fn set_alarm_settings(
+    admin: &AdminArgs,
+    name: String,
+    channels: Vec<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let body = AlarmSettingsView {
+        channels: channels.clone(),
+        webhook_url,
+        webhook_secret,
+    };
+    let body = serde_json::json!({
+        "channels": body.channels,
+        "webhook_url": body.webhook_url,
+        "webhook_secret": body.webhook_secret,
+    });
+    client
+        .send(
+            client
+                .http
+                .put(format!("{}/admin/users/{name}/alarms", client.url))
+                .json(&body),
+        )
+        .await?;
+    println!("{name}'s alarms go to: {}", channels.join(", "));
+    Ok(())
+}
+
+fn query_string(user: &Option<String>, count: usize) -> String {
+    match user {
+        Some(user) => format!("?user={user}&count={count}"),
+        None => format!("?count={count}"),
+    }
+}
+
+/// `tocsin alarms upcoming`.
+pub async fn upcoming(
+    admin: &AdminArgs,
+    user: Option<String>,
+    count: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let alarms: Vec<tocsin_alarms::inspect::UpcomingAlarm> = client
+        .get(&format!(
+            "/admin/alarms/upcoming{}",
+            query_string(&user, count)
+        ))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&alarms)?);
+        return Ok(());
+    }
+    if alarms.is_empty() {
+        println!("no upcoming alarms");
+    }
+    for a in alarms {
+        println!(
+            "{}  {}  {}  {}  {}",
+            a.trigger,
+            a.user,
+            a.action,
+            a.summary.unwrap_or_else(|| "(no title)".into()),
+            a.recurrence_id
+                .map(|r| format!("instance {r}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// `tocsin alarms log`.
+pub async fn delivery_log(
+    admin: &AdminArgs,
+    user: Option<String>,
+    count: usize,
+    json: bool,
+) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let entries: Vec<tocsin_store::OutboxEntry> = client
+        .get(&format!("/admin/alarms/log{}", query_string(&user, count)))
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no alarm has fired yet");
+    }
+    for e in entries {
+        let late = e.updated.since(e.trigger).millis() as f64 / 1000.0;
+        let detail = e.last_error.unwrap_or_default();
+        println!(
+            "{}  {:9}  {}  {} -> {}  attempts {}  {}",
+            e.trigger.to_rfc3339(),
+            e.state,
+            e.user,
+            e.channel,
+            e.recipient,
+            e.attempts,
+            if e.state == "delivered" {
+                format!("late {late:.3}s")
+            } else {
+                detail
+            }
+        );
+    }
     Ok(())
 }

@@ -41,8 +41,61 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Bounds on what clients may send.
     pub limits: LimitsConfig,
+    /// How alarms fire and reach people.
+    pub alarms: AlarmsConfig,
     /// Consensus settings.
     pub raft: RaftConfig,
+}
+
+/// How alarms fire and reach people.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlarmsConfig {
+    /// An alarm overdue by more than this after downtime is recorded as
+    /// skipped rather than delivered late.
+    pub lateness_window_secs: u64,
+    /// Instances closer together than this get no alarm (guards against
+    /// MINUTELY/SECONDLY floods).
+    pub min_instance_interval_secs: u64,
+    /// When nothing is due sooner, an object is looked at again after this.
+    pub recheck_horizon_days: u64,
+    /// Attempts per delivery before it is given up.
+    pub delivery_attempts_max: u32,
+    /// First retry delay, doubled per attempt.
+    pub retry_delay_initial_secs: u64,
+    /// Longest retry delay.
+    pub retry_delay_max_secs: u64,
+    /// Timeout of one webhook request or SMTP exchange.
+    pub send_timeout_ms: u64,
+    /// The server-wide webhook alarms are POSTed to (none: no webhook).
+    pub webhook_url: Option<String>,
+    /// Secret for the webhook's HMAC-SHA256 signature header.
+    pub webhook_secret: Option<String>,
+    /// The SMTP relay alarm emails go through (none: no email).
+    pub smtp_url: Option<String>,
+    /// The From address of alarm emails.
+    pub smtp_from: String,
+    /// Whether EMAIL alarms may go to addresses other than the user's own.
+    pub email_other_recipients: bool,
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        AlarmsConfig {
+            lateness_window_secs: 7200,
+            min_instance_interval_secs: 60,
+            recheck_horizon_days: 30,
+            delivery_attempts_max: 8,
+            retry_delay_initial_secs: 5,
+            retry_delay_max_secs: 600,
+            send_timeout_ms: 5000,
+            webhook_url: None,
+            webhook_secret: None,
+            smtp_url: None,
+            smtp_from: "Tocsin <tocsin@localhost>".to_owned(),
+            email_other_recipients: false,
+        }
+    }
 }
 
 /// Bounds on requests; over a bound a client gets the protocol's error
@@ -104,6 +157,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             admin_token: None,
             limits: LimitsConfig::default(),
+            alarms: AlarmsConfig::default(),
             raft: RaftConfig::default(),
         }
     }
@@ -129,6 +183,10 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     /// `--log-format` / `TOCSIN_LOG_FORMAT`.
     pub log_format: Option<LogFormat>,
+    /// `--webhook-url` / `TOCSIN_WEBHOOK_URL`.
+    pub webhook_url: Option<String>,
+    /// `--smtp-url` / `TOCSIN_SMTP_URL`.
+    pub smtp_url: Option<String>,
 }
 
 impl Config {
@@ -146,6 +204,12 @@ impl Config {
         }
         if let Some(format) = overrides.log_format {
             config.log_format = format;
+        }
+        if let Some(url) = &overrides.webhook_url {
+            config.alarms.webhook_url = Some(url.clone());
+        }
+        if let Some(url) = &overrides.smtp_url {
+            config.alarms.smtp_url = Some(url.clone());
         }
         config.validate()?;
         Ok(config)
@@ -180,6 +244,31 @@ impl Config {
             raft.snapshot_after_entries > 0,
             "raft.snapshot_after_entries must be positive"
         );
+        let alarms = &self.alarms;
+        anyhow::ensure!(
+            alarms.delivery_attempts_max > 0,
+            "alarms.delivery_attempts_max must be positive"
+        );
+        anyhow::ensure!(
+            alarms.recheck_horizon_days > 0,
+            "alarms.recheck_horizon_days must be positive"
+        );
+        anyhow::ensure!(
+            alarms.send_timeout_ms > 0,
+            "alarms.send_timeout_ms must be positive"
+        );
+        if let Some(url) = &alarms.webhook_url {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "alarms.webhook_url must start with http:// or https:// (got {url:?})"
+            );
+        }
+        if let Some(url) = &alarms.smtp_url {
+            anyhow::ensure!(
+                url.starts_with("smtp://") || url.starts_with("smtps://"),
+                "alarms.smtp_url must start with smtp:// or smtps:// (got {url:?})"
+            );
+        }
         if let Some(url) = &self.public_url {
             anyhow::ensure!(
                 url.starts_with("http://") || url.starts_with("https://"),
@@ -204,6 +293,50 @@ fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     };
     let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
     format!("line {line}")
+}
+
+impl AlarmsConfig {
+    /// The alarm engine's settings.
+    pub fn engine_config(&self) -> tocsin_alarms::AlarmConfig {
+        use std::time::Duration;
+        let mut default_channels = vec!["log".to_owned()];
+        if self.webhook_url.is_some() {
+            default_channels.push("webhook".to_owned());
+        }
+        if self.smtp_url.is_some() {
+            default_channels.push("email".to_owned());
+        }
+        tocsin_alarms::AlarmConfig {
+            policy: self.policy(),
+            lateness_window: Duration::from_secs(self.lateness_window_secs),
+            default_channels,
+            webhook: self
+                .webhook_url
+                .as_ref()
+                .map(|url| tocsin_alarms::WebhookConfig {
+                    url: url.clone(),
+                    secret: self.webhook_secret.clone(),
+                }),
+            smtp: self.smtp_url.as_ref().map(|url| tocsin_alarms::SmtpConfig {
+                url: url.clone(),
+                from: self.smtp_from.clone(),
+            }),
+            email_other_recipients: self.email_other_recipients,
+            delivery_attempts_max: self.delivery_attempts_max,
+            retry_delay_initial: Duration::from_secs(self.retry_delay_initial_secs),
+            retry_delay_max: Duration::from_secs(self.retry_delay_max_secs),
+            webhook_timeout: Duration::from_millis(self.send_timeout_ms),
+            ..tocsin_alarms::AlarmConfig::default()
+        }
+    }
+
+    /// The calendar core's alarm policy.
+    pub fn policy(&self) -> tocsin_calendar::AlarmPolicy {
+        tocsin_calendar::AlarmPolicy {
+            min_instance_interval_secs: self.min_instance_interval_secs as i64,
+            recheck_horizon_secs: (self.recheck_horizon_days * 86_400) as i64,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,13 @@ mod admin;
 mod cli;
 mod client;
 mod config;
+mod explain;
 mod serve;
 mod telemetry;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, UserCommand};
+use crate::cli::{AlarmsCommand, Cli, Command, UserCommand};
 use crate::config::{Config, Overrides};
 
 fn main() -> std::process::ExitCode {
@@ -65,6 +66,8 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
                 listen: args.listen,
                 data: args.data,
                 log_format: args.log_format,
+                webhook_url: args.webhook_url,
+                smtp_url: args.smtp_url,
             };
             let config = Config::load(args.config.as_deref(), &overrides)?;
             telemetry::init_logging(config.log_format);
@@ -86,6 +89,32 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::User(UserCommand::Remove { name, admin }) => {
             client::remove_user(&admin, name).await
         }
+        Command::User(UserCommand::Alarms {
+            name,
+            channels,
+            webhook_url,
+            webhook_secret,
+            admin,
+        }) => client::set_alarm_settings(&admin, name, channels, webhook_url, webhook_secret).await,
+        Command::Alarms(AlarmsCommand::Upcoming {
+            user,
+            count,
+            json,
+            admin,
+        }) => client::upcoming(&admin, user, count, json).await,
+        Command::Alarms(AlarmsCommand::Log {
+            user,
+            count,
+            json,
+            admin,
+        }) => client::delivery_log(&admin, user, count, json).await,
+        Command::Alarms(AlarmsCommand::Explain {
+            file,
+            now,
+            zone,
+            count,
+            json,
+        }) => explain::run(&file, now.as_deref(), zone.as_deref(), count, json),
         Command::Status { admin, json } => client::status(&admin, json).await,
     }
 }

@@ -55,12 +55,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let mut registry = Registry::with_prefix("tocsin");
     metrics.register(&mut registry);
-    let app = app(
+    let alarm_metrics = tocsin_alarms::AlarmMetrics::default();
+    alarm_metrics.register(&mut registry);
+    let alarms = tocsin_alarms::start(
         cluster.clone(),
-        Arc::new(registry),
-        token,
-        dav_config(&config),
-    );
+        Arc::new(SystemClock),
+        config.alarms.engine_config(),
+        alarm_metrics,
+    )
+    .context("cannot start the alarm engine")?;
+    let app = app(cluster.clone(), Arc::new(registry), token, &config);
 
     print_banner(&config);
     axum::serve(listener, app)
@@ -68,6 +72,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
     tracing::info!("shutting down");
+    alarms.stop().await;
     cluster.shutdown().await;
     Ok(())
 }
@@ -155,6 +160,7 @@ fn dav_config(config: &Config) -> DavConfig {
             properties_max: limits.object_properties_max,
         },
         sync_changes_max: limits.sync_changes_max,
+        alarm_policy: config.alarms.policy(),
         ..DavConfig::default()
     }
 }
@@ -163,12 +169,13 @@ fn app(
     cluster: Cluster,
     registry: telemetry::SharedRegistry,
     token: String,
-    dav: DavConfig,
+    config: &Config,
 ) -> Router {
     let admin = admin::routes(AdminState {
         cluster: cluster.clone(),
         clock: Arc::new(SystemClock),
         token: token.into(),
+        alarm_policy: config.alarms.policy(),
     });
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -178,7 +185,11 @@ fn app(
             cluster: cluster.clone(),
             registry,
         });
-    let dav = tocsin_dav::router(DavState::new(cluster.clone(), Arc::new(SystemClock), dav));
+    let dav = tocsin_dav::router(DavState::new(
+        cluster.clone(),
+        Arc::new(SystemClock),
+        dav_config(config),
+    ));
     Router::new()
         .merge(ops)
         .merge(admin)
@@ -207,6 +218,7 @@ async fn metrics(State(state): State<OpsState>) -> axum::response::Response {
 
 fn print_banner(config: &Config) {
     let url = config.client_url();
+    let alarms = alarm_routes(config);
     let data = config.data.display();
     println!(
         "Tocsin {version} is running: a single node, data in {data}\n\
@@ -214,10 +226,27 @@ fn print_banner(config: &Config) {
          \x20 Calendar clients:  point them at {url}/ with a user's name and password\n\
          \x20                    (Thunderbird, Apple Calendar, DAVx5 find the calendars from there).\n\
          \x20 First user:        tocsin user add alice --data {data}\n\
-         \x20 Alarms:            every alarm that fires is written to this log.\n\
+         \x20 Alarms:            {alarms}\n\
          \x20 Health, metrics:   {url}/healthz  {url}/metrics   (tocsin status --data {data})\n",
         version = env!("CARGO_PKG_VERSION"),
     );
+}
+
+/// How alarms will reach people, in one line for the banner.
+fn alarm_routes(config: &Config) -> String {
+    let mut routes = vec!["written to this log".to_owned()];
+    if let Some(url) = &config.alarms.webhook_url {
+        routes.push(format!("POSTed to {url}"));
+    }
+    if let Some(url) = &config.alarms.smtp_url {
+        routes.push(format!("mailed through {url}"));
+    }
+    let setup = if routes.len() == 1 {
+        " (add --webhook-url or --smtp-url to send them further)"
+    } else {
+        ""
+    };
+    format!("every alarm is {}{setup}.", routes.join(", "))
 }
 
 async fn shutdown_signal() {

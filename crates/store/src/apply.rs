@@ -18,7 +18,8 @@ use tocsin_calendar::Instant;
 
 use crate::StoreError;
 use crate::command::{
-    Command, CreateCalendar, CreateUser, Outcome, Precondition, PutObject, Rejection,
+    AlarmSettings, Command, CreateCalendar, CreateUser, DeliveryResult, FireAlarms, Outcome,
+    Precondition, PutObject, RecordDelivery, Rejection,
 };
 use crate::model::{CalendarId, PropName};
 
@@ -58,6 +59,9 @@ pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) 
             if_match,
             at,
         } => delete_object(tx, rev, calendar_id, href, if_match.as_deref(), *at),
+        Command::FireAlarms(fire) => fire_alarms(tx, rev, fire),
+        Command::RecordDelivery(record) => record_delivery(tx, rev, record),
+        Command::SetAlarmSettings(settings) => set_alarm_settings(tx, rev, settings),
         Command::Noop { .. } => Ok(applied(rev, false)),
     }
 }
@@ -133,6 +137,7 @@ fn remove_user(tx: &Transaction, rev: i64, name: &str, at: Instant) -> ApplyResu
     }
     tx.execute("DELETE FROM per_user_data WHERE user = ?1", [name])?;
     tx.execute("DELETE FROM alarm_watermarks WHERE user = ?1", [name])?;
+    tx.execute("DELETE FROM alarm_settings WHERE user = ?1", [name])?;
     cancel_pending_outbox(tx, "user = ?1", name, "user removed", at)?;
     let removed = tx.execute("DELETE FROM principals WHERE name = ?1", [name])?;
     if removed == 0 {
@@ -464,5 +469,127 @@ fn delete_object(
         params![calendar_id.0, href, rev],
     )?;
     touch_calendar(tx, calendar_id, rev, at)?;
+    Ok(applied(rev, false))
+}
+
+fn current_watermark(
+    tx: &Transaction,
+    object_id: &str,
+    user: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT handled_until_ms FROM alarm_watermarks WHERE object_id = ?1 AND user = ?2",
+            params![object_id, user],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Invariant 5: the intent (outbox entries) is committed before anything
+/// is sent; with it, the watermarks and the index row move (invariants 3,
+/// 4, 7). The plan is a compare-and-swap on the object's ETag and each
+/// watermark, so a plan made from an older state changes nothing.
+fn fire_alarms(tx: &Transaction, rev: i64, fire: &FireAlarms) -> ApplyResult {
+    let etag: Option<String> = tx
+        .query_row(
+            "SELECT etag FROM objects WHERE id = ?1",
+            [&fire.object_id.0],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match etag {
+        None => return rejected(Rejection::NotFound),
+        Some(etag) if etag != fire.expected_etag => return rejected(Rejection::Stale),
+        Some(_) => {}
+    }
+    for advance in &fire.watermarks {
+        let current = current_watermark(tx, &fire.object_id.0, &advance.user)?;
+        if current != advance.from.map(Instant::millis) {
+            return rejected(Rejection::Stale);
+        }
+    }
+    for advance in &fire.watermarks {
+        tx.execute(
+            "INSERT OR REPLACE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
+            params![fire.object_id.0, advance.user, advance.to.millis()],
+        )?;
+    }
+    for delivery in &fire.deliveries {
+        let (state, next_attempt, reason) = match &delivery.skipped {
+            None => ("pending", Some(fire.at.millis()), None),
+            Some(reason) => ("skipped", None, Some(reason.as_str())),
+        };
+        // A key already in the outbox is the same delivery (invariant 6):
+        // never a second row for it.
+        tx.execute(
+            "INSERT OR IGNORE INTO alarm_outbox
+             (key, object_id, user, channel, recipient, trigger_ms, fired_ms, state, attempts, next_attempt_ms, last_error, payload, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?7)",
+            params![
+                delivery.key,
+                fire.object_id.0,
+                delivery.user,
+                delivery.channel,
+                delivery.recipient,
+                delivery.trigger.millis(),
+                fire.at.millis(),
+                state,
+                next_attempt,
+                reason,
+                delivery.payload
+            ],
+        )?;
+    }
+    write_index_row(tx, &fire.object_id.0, fire.next_check)?;
+    Ok(applied(rev, false))
+}
+
+fn record_delivery(tx: &Transaction, rev: i64, record: &RecordDelivery) -> ApplyResult {
+    let at = record.at.millis();
+    let changed = match &record.result {
+        DeliveryResult::Delivered => tx.execute(
+            "UPDATE alarm_outbox SET state = 'delivered', attempts = attempts + 1, next_attempt_ms = NULL,
+             last_error = NULL, updated_ms = ?2 WHERE key = ?1 AND state = 'pending'",
+            params![record.key, at],
+        )?,
+        DeliveryResult::Retry { next_attempt, error } => tx.execute(
+            "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3, updated_ms = ?4
+             WHERE key = ?1 AND state = 'pending'",
+            params![record.key, next_attempt.millis(), error, at],
+        )?,
+        DeliveryResult::Failed { error } => tx.execute(
+            "UPDATE alarm_outbox SET state = 'failed', attempts = attempts + 1, next_attempt_ms = NULL,
+             last_error = ?2, updated_ms = ?3 WHERE key = ?1 AND state = 'pending'",
+            params![record.key, error, at],
+        )?,
+    };
+    if changed == 0 {
+        return rejected(Rejection::Stale);
+    }
+    Ok(applied(rev, false))
+}
+
+fn set_alarm_settings(tx: &Transaction, rev: i64, settings: &AlarmSettings) -> ApplyResult {
+    let exists = tx
+        .query_row(
+            "SELECT 1 FROM principals WHERE name = ?1",
+            [&settings.user],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !exists {
+        return rejected(Rejection::NotFound);
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO alarm_settings (user, channels, webhook_url, webhook_secret) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            settings.user,
+            encode_list(&settings.channels),
+            settings.webhook_url,
+            settings.webhook_secret
+        ],
+    )?;
     Ok(applied(rev, false))
 }

@@ -133,6 +133,13 @@ pub enum Command {
         /// When the leader planned it.
         at: Instant,
     },
+    /// Fire an object's due alarms: outbox entries, new watermarks and the
+    /// new index row, together (invariants 3, 5, 7).
+    FireAlarms(Box<FireAlarms>),
+    /// Record the result of one delivery attempt.
+    RecordDelivery(RecordDelivery),
+    /// Set a user's alarm channels.
+    SetAlarmSettings(AlarmSettings),
     /// Does nothing; used to measure the write path.
     Noop {
         /// Bytes of padding, so benchmarks can size the entry.
@@ -153,6 +160,9 @@ impl Command {
             Command::DeleteCalendar { .. } => "delete_calendar",
             Command::PutObject(_) => "put_object",
             Command::DeleteObject { .. } => "delete_object",
+            Command::FireAlarms(_) => "fire_alarms",
+            Command::RecordDelivery(_) => "record_delivery",
+            Command::SetAlarmSettings(_) => "set_alarm_settings",
             Command::Noop { .. } => "noop",
         }
     }
@@ -190,6 +200,100 @@ pub struct CreateCalendar {
     pub props: Vec<(PropName, String)>,
     /// When the leader planned it.
     pub at: Instant,
+}
+
+/// One planned delivery of one alarm on one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDelivery {
+    /// The idempotency key (invariant 6): the outbox row's identity, the
+    /// email Message-ID and the webhook's `Idempotency-Key`.
+    pub key: String,
+    /// The user the alarm fires for.
+    pub user: String,
+    /// `log`, `webhook` or `email`.
+    pub channel: String,
+    /// The webhook URL or `mailto:` address; `log` for the log.
+    pub recipient: String,
+    /// The alarm's trigger instant.
+    pub trigger: Instant,
+    /// `None`: to be sent. `Some(reason)`: recorded as skipped (too late).
+    pub skipped: Option<String>,
+    /// What is sent (JSON), computed by the leader.
+    pub payload: String,
+}
+
+/// Fire one object's due alarms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FireAlarms {
+    /// The object.
+    pub object_id: ObjectId,
+    /// The object's ETag the plan was computed from; a changed object
+    /// makes the command a no-op (the scheduler plans again).
+    pub expected_etag: String,
+    /// Per user: the watermark the plan started from, and the new one.
+    /// A watermark that moved since makes the command a no-op.
+    pub watermarks: Vec<WatermarkAdvance>,
+    /// The deliveries, pending or skipped.
+    pub deliveries: Vec<NewDelivery>,
+    /// The object's next alarm-index row (invariant 4).
+    pub next_check: Option<Instant>,
+    /// When the leader planned it.
+    pub at: Instant,
+}
+
+/// A watermark moving forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkAdvance {
+    /// The user.
+    pub user: String,
+    /// The watermark the plan read (`None`: the user had none yet).
+    pub from: Option<Instant>,
+    /// The new watermark.
+    pub to: Instant,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryResult {
+    /// The receiver accepted it.
+    Delivered,
+    /// It failed and will be tried again at `next_attempt`.
+    Retry {
+        /// When to try again.
+        next_attempt: Instant,
+        /// Why it failed.
+        error: String,
+    },
+    /// It failed for good: a permanent refusal, or too many attempts.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// Record one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDelivery {
+    /// The outbox entry.
+    pub key: String,
+    /// What happened.
+    pub result: DeliveryResult,
+    /// When the leader recorded it.
+    pub at: Instant,
+}
+
+/// A user's alarm channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmSettings {
+    /// The user.
+    pub user: String,
+    /// Channels alarms go to (`log`, `webhook`, `email`).
+    pub channels: Vec<String>,
+    /// The user's own webhook, instead of the server's.
+    pub webhook_url: Option<String>,
+    /// The secret that signs the user's webhook deliveries.
+    pub webhook_secret: Option<String>,
 }
 
 /// What a client must find for a write to go ahead.
@@ -264,4 +368,7 @@ pub enum Rejection {
         /// The href of the object that holds the UID.
         href: String,
     },
+    /// The state moved on since the command was planned (the object or a
+    /// watermark changed, the delivery was already settled); plan again.
+    Stale,
 }

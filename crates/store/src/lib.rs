@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod alarm_queries;
 mod apply;
 mod command;
 mod digest;
@@ -38,9 +39,11 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
 
+pub use alarm_queries::{DueObject, OutboxEntry};
 pub use command::{
-    COMMAND_FORMAT, Command, CreateCalendar, CreateUser, ENVELOPE_COMMANDS_MAX, Envelope, Outcome,
-    Precondition, PutObject, Rejection, revision_of,
+    AlarmSettings, COMMAND_FORMAT, Command, CreateCalendar, CreateUser, DeliveryResult,
+    ENVELOPE_COMMANDS_MAX, Envelope, FireAlarms, NewDelivery, Outcome, Precondition, PutObject,
+    RecordDelivery, Rejection, WatermarkAdvance, revision_of,
 };
 pub use error::StoreError;
 pub use model::{

@@ -67,7 +67,7 @@ impl AlarmInputs {
                     alarm_overlay: s.overlay.as_ref(),
                     default_alarms: None,
                 };
-                (view, s.watermark.map_or(now, |w| w.max(now)))
+                (view, s.watermark.unwrap_or(now))
             })
             .collect();
         tocsin_calendar::next_check(object, &views, now, policy)

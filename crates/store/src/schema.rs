@@ -114,6 +114,14 @@ CREATE TABLE alarm_outbox (
     updated_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX alarm_outbox_by_state ON alarm_outbox (state, next_attempt_ms);
+CREATE INDEX alarm_outbox_by_user ON alarm_outbox (user, updated_ms);
+
+CREATE TABLE alarm_settings (
+    user TEXT PRIMARY KEY,
+    channels TEXT NOT NULL,
+    webhook_url TEXT,
+    webhook_secret TEXT
+) WITHOUT ROWID;
 "#;
 
 /// Every table, in the order the state digest visits them, with the
@@ -129,6 +137,7 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("alarm_index", "object_id"),
     ("alarm_watermarks", "object_id, user"),
     ("alarm_outbox", "key"),
+    ("alarm_settings", "user"),
 ];
 
 /// Opens (or creates) the state database at `path`, refusing foreign or

@@ -1,0 +1,224 @@
+//! The delivery worker: sends committed outbox entries, on the leader only.
+//!
+//! It takes pending entries whose attempt is due (earliest first), sends
+//! each on its channel with its idempotency key (invariant 6), and commits
+//! what happened: delivered; retry at a later time (exponential backoff,
+//! bounded attempts); or failed for good. Only entries already in the
+//! store are sent, so nothing goes out that a failover could forget
+//! (invariant 5). A node that stops leading stops taking entries; a send
+//! already under way may finish, and then its result cannot be committed —
+//! the new leader sends it again under the same key.
+//!
+//! It must never plan alarms or touch the index: that is the scheduler's.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tocsin_calendar::Instant;
+use tocsin_cluster::{Clock, Cluster};
+use tocsin_store::{Command, DeliveryResult, OutboxEntry, RecordDelivery};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::channels::SendOutcome;
+use crate::channels::email::EmailSender;
+use crate::channels::webhook::WebhookSender;
+use crate::config::AlarmConfig;
+use crate::metrics::AlarmMetrics;
+use crate::payload::AlarmPayload;
+
+/// Longest single wait; the loop re-reads the outbox at least this often.
+const SLEEP_MAX: Duration = Duration::from_secs(60);
+
+/// What every send shares.
+#[derive(Clone)]
+pub(crate) struct Senders {
+    pub(crate) webhook: WebhookSender,
+    pub(crate) email: Option<EmailSender>,
+}
+
+pub(crate) struct DeliveryWorker {
+    pub(crate) cluster: Cluster,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: AlarmConfig,
+    pub(crate) metrics: AlarmMetrics,
+    pub(crate) senders: Senders,
+}
+
+impl DeliveryWorker {
+    pub(crate) async fn run(self, cancel: CancellationToken) {
+        let this = Arc::new(self);
+        let mut applied = this.cluster.applied();
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let mut running: JoinSet<String> = JoinSet::new();
+        loop {
+            if cancel.is_cancelled() {
+                break;
+            }
+            this.start_due(&mut in_flight, &mut running);
+            let wait = this.time_to_next_attempt(&in_flight);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                finished = running.join_next(), if !running.is_empty() => {
+                    if let Some(Ok(key)) = finished {
+                        in_flight.remove(&key);
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
+                changed = applied.changed() => if changed.is_err() { break },
+            }
+        }
+        // Sends under way are left to finish: their results may no longer
+        // commit, and the next leader sends those entries again, same key.
+        running.detach_all();
+    }
+
+    fn start_due(self: &Arc<Self>, in_flight: &mut HashSet<String>, running: &mut JoinSet<String>) {
+        let room = self
+            .config
+            .deliveries_in_flight_max
+            .saturating_sub(in_flight.len());
+        if room == 0 {
+            return;
+        }
+        let now = self.clock.now();
+        let due = match self
+            .cluster
+            .reader()
+            .read(|q| q.pending_deliveries(now, room + in_flight.len()))
+        {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "delivery worker cannot read the outbox");
+                return;
+            }
+        };
+        let fresh: Vec<OutboxEntry> = due
+            .into_iter()
+            .filter(|e| !in_flight.contains(&e.key))
+            .take(room)
+            .collect();
+        for entry in fresh {
+            in_flight.insert(entry.key.clone());
+            let worker = self.clone();
+            running.spawn(async move {
+                let key = entry.key.clone();
+                worker.deliver(entry).await;
+                key
+            });
+        }
+    }
+
+    fn time_to_next_attempt(&self, in_flight: &HashSet<String>) -> Duration {
+        if in_flight.len() >= self.config.deliveries_in_flight_max {
+            return SLEEP_MAX;
+        }
+        let now = self.clock.now();
+        match self.cluster.reader().read(|q| q.next_delivery_due()) {
+            Ok(Some(next)) if next > now => {
+                Duration::from_millis(next.since(now).millis() as u64).min(SLEEP_MAX)
+            }
+            // Due now but all in flight: wait for one to finish.
+            Ok(Some(_)) if !in_flight.is_empty() => SLEEP_MAX,
+            Ok(Some(_)) => Duration::from_millis(1),
+            Ok(None) => SLEEP_MAX,
+            Err(_) => Duration::from_secs(1),
+        }
+    }
+
+    async fn deliver(&self, entry: OutboxEntry) {
+        let outcome = self.send(&entry).await;
+        let now = self.clock.now();
+        let attempts = entry.attempts + 1;
+        let result = match outcome {
+            SendOutcome::Delivered => {
+                self.metrics.delivered.inc();
+                self.metrics
+                    .lateness_seconds
+                    .observe(lateness(now, entry.trigger));
+                DeliveryResult::Delivered
+            }
+            SendOutcome::Transient(error) if attempts < self.config.delivery_attempts_max => {
+                self.metrics.retried.inc();
+                let delay = self.config.retry_delay(attempts);
+                tracing::warn!(key = %entry.key, channel = %entry.channel, %error, attempts, "alarm delivery failed; will retry");
+                DeliveryResult::Retry {
+                    next_attempt: now.saturating_add(tocsin_calendar::Duration::from_millis(
+                        delay.as_millis() as i64,
+                    )),
+                    error,
+                }
+            }
+            SendOutcome::Transient(error) => {
+                self.metrics.failed.inc();
+                tracing::error!(key = %entry.key, channel = %entry.channel, %error, attempts, "alarm delivery given up");
+                DeliveryResult::Failed {
+                    error: format!("gave up after {attempts} attempts: {error}"),
+                }
+            }
+            SendOutcome::Permanent(error) => {
+                self.metrics.failed.inc();
+                tracing::error!(key = %entry.key, channel = %entry.channel, %error, "alarm delivery refused");
+                DeliveryResult::Failed { error }
+            }
+        };
+        let record = Command::RecordDelivery(RecordDelivery {
+            key: entry.key.clone(),
+            result,
+            at: now,
+        });
+        if let Err(e) = self.cluster.propose(record).await {
+            tracing::warn!(key = %entry.key, error = %e, "delivery result not committed; the entry stays pending");
+        }
+    }
+
+    async fn send(&self, entry: &OutboxEntry) -> SendOutcome {
+        let payload: AlarmPayload = match serde_json::from_str(&entry.payload) {
+            Ok(p) => p,
+            Err(e) => return SendOutcome::Permanent(format!("unreadable outbox payload: {e}")),
+        };
+        let late = lateness(self.clock.now(), entry.trigger);
+        match entry.channel.as_str() {
+            "log" => crate::channels::log::send(&payload, late),
+            "webhook" => {
+                let secret = self.webhook_secret(&entry.user, &entry.recipient);
+                let body = payload.to_json_with_lateness(late);
+                self.senders
+                    .webhook
+                    .send(&entry.recipient, body, &entry.key, secret.as_deref())
+                    .await
+            }
+            "email" => match &self.senders.email {
+                Some(email) => email.send(&payload, &entry.recipient, late).await,
+                None => SendOutcome::Transient("no SMTP relay is configured".into()),
+            },
+            other => SendOutcome::Permanent(format!("unknown channel {other:?}")),
+        }
+    }
+
+    /// The signing secret of the webhook at `url`: the user's own, or the
+    /// server's. Secrets live in settings, never in the outbox.
+    fn webhook_secret(&self, user: &str, url: &str) -> Option<String> {
+        let own = self
+            .cluster
+            .reader()
+            .read(|q| q.alarm_settings(user))
+            .ok()
+            .flatten()
+            .filter(|s| s.webhook_url.as_deref() == Some(url))
+            .and_then(|s| s.webhook_secret);
+        own.or_else(|| {
+            self.config
+                .webhook
+                .as_ref()
+                .filter(|w| w.url == url)
+                .and_then(|w| w.secret.clone())
+        })
+    }
+}
+
+/// Seconds from `trigger` to `now` (never negative).
+fn lateness(now: Instant, trigger: Instant) -> f64 {
+    now.since(trigger).millis().max(0) as f64 / 1000.0
+}
