@@ -28,7 +28,10 @@ def tocsin_bin() -> str:
 class Server:
     def __init__(self, data: Path, extra_args=()):
         self.data = data
-        self.log = open(data.parent / (data.name + ".log"), "wb")
+        # Server logs go beside the data, or under TOCSIN_TEST_LOG_DIR to keep them.
+        log_dir = Path(os.environ.get("TOCSIN_TEST_LOG_DIR", data.parent))
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = open(log_dir / f"tocsin-{os.getpid()}-{id(self)}.log", "wb")
         admin = data / "admin.json"
         if admin.exists():
             admin.unlink()
@@ -64,6 +67,24 @@ class Server:
         if email:
             args += ["--email", email]
         subprocess.run(args, input=password + "\n", text=True, check=True, capture_output=True)
+
+    def set_alarm_channels(self, user, channels, webhook_url):
+        args = [tocsin_bin(), "user", "alarms", user, "--channels", ",".join(channels), "--data", str(self.data)]
+        if webhook_url:
+            args += ["--webhook-url", webhook_url]
+        subprocess.run(args, check=True, capture_output=True)
+
+    def admin_get(self, path):
+        req = urllib.request.Request(self.url + path, headers={"Authorization": "Bearer " + self.token})
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def alarm_log(self, user=None, count=500):
+        query = f"?count={count}" + (f"&user={user}" if user else "")
+        return self.admin_get("/admin/alarms/log" + query)
+
+    def kill(self):
+        self.stop(signal.SIGKILL)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc.poll() is None:

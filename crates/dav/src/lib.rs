@@ -119,6 +119,14 @@ pub fn router(state: DavState) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
+/// A request's headers and its whole body, read once (within bounds)
+/// after authentication, so every handler answers with the body consumed
+/// and the connection can be reused.
+pub(crate) struct DavRequest {
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: axum::body::Bytes,
+}
+
 /// An authenticated request, ready for a handler.
 pub(crate) struct Ctx {
     pub(crate) state: DavState,
@@ -140,11 +148,20 @@ async fn handle(State(state): State<DavState>, request: Request) -> Response {
         .map(str::to_owned);
     let user = match authenticate(&state, authorization.as_deref()).await {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(response) => return drain_then(request.into_body(), &state, response).await,
+    };
+    let method = request.method().as_str().to_owned();
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, body_limit(&state, &method)).await {
+        Ok(body) => body,
+        Err(e) => return with_close(e.into_response()),
+    };
+    let request = DavRequest {
+        headers: parts.headers,
+        body,
     };
     let ctx = Ctx { state, user };
-    let method = request.method().as_str().to_owned();
-    let result = handlers::dispatch(&ctx, &method, target, request).await;
+    let result = handlers::dispatch(&ctx, &method, target, &request).await;
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     response.headers_mut().insert(
         header::HeaderName::from_static("dav"),
@@ -209,17 +226,45 @@ async fn authenticate(
     Ok(principal)
 }
 
+/// The most a request of `method` may carry: PUT bodies may reach the
+/// object limit (checked precisely by the handler, which answers
+/// max-resource-size), everything else the request limit.
+fn body_limit(state: &DavState, method: &str) -> usize {
+    let config = state.config();
+    if method == "PUT" {
+        config
+            .request_body_bytes_max
+            .max(config.calendar.object_bytes_max)
+    } else {
+        config.request_body_bytes_max
+    }
+}
+
+/// Reads the unused body of a refused request (within the request limit)
+/// before answering, so the client may reuse the connection; a body over
+/// the limit is not read, and the connection is closed instead.
+async fn drain_then(body: Body, state: &DavState, response: Response) -> Response {
+    match axum::body::to_bytes(body, state.config().request_body_bytes_max).await {
+        Ok(_) => response,
+        Err(_) => with_close(response),
+    }
+}
+
+/// Marks a response as the last on its connection (its request body was
+/// not read to the end).
+fn with_close(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Reads a request body up to `limit` bytes; 413 beyond it.
-pub(crate) async fn read_body(
-    request: Request<Body>,
-    limit: usize,
-) -> DavResult<axum::body::Bytes> {
-    axum::body::to_bytes(request.into_body(), limit)
-        .await
-        .map_err(|_| {
-            DavError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {limit} bytes"),
-            )
-        })
+pub(crate) async fn read_body(body: Body, limit: usize) -> DavResult<axum::body::Bytes> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        DavError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        )
+    })
 }

@@ -1,8 +1,6 @@
 //! MKCALENDAR (RFC 4791 §5.3.1) and extended MKCOL (RFC 5689): create a
 //! calendar in the user's home, with its initial properties.
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tocsin_cluster::new_id;
@@ -10,10 +8,10 @@ use tocsin_store::{CalendarId, Command, CreateCalendar, Outcome, PropName, Rejec
 
 use super::proppatch::value_to_store;
 use super::require_own;
-use crate::Ctx;
 use crate::error::{Condition, DavError, DavResult};
 use crate::path::Target;
 use crate::xml::{self, CALDAV, DAV, Element};
+use crate::{Ctx, DavRequest};
 
 /// Component types a calendar may be created for.
 const COMPONENTS_ALLOWED: [&str; 5] = ["VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY", "VAVAILABILITY"];
@@ -23,13 +21,13 @@ const COMPONENTS_DEFAULT: [&str; 3] = ["VEVENT", "VTODO", "VJOURNAL"];
 pub(crate) async fn mkcalendar(
     ctx: &Ctx,
     target: Target,
-    request: Request<Body>,
+    request: &DavRequest,
 ) -> DavResult<Response> {
-    let body = crate::read_body(request, ctx.state.config().request_body_bytes_max).await?;
+    let body = &request.body;
     let props = if body.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
-        let root = xml::parse(&body, &ctx.state.config().xml)?;
+        let root = xml::parse(body, &ctx.state.config().xml)?;
         if !root.is(CALDAV, "mkcalendar") {
             return Err(DavError::bad_request("expected a CALDAV:mkcalendar body"));
         }
@@ -38,18 +36,14 @@ pub(crate) async fn mkcalendar(
     create(ctx, target, &props).await
 }
 
-pub(crate) async fn mkcol(
-    ctx: &Ctx,
-    target: Target,
-    request: Request<Body>,
-) -> DavResult<Response> {
-    let body = crate::read_body(request, ctx.state.config().request_body_bytes_max).await?;
+pub(crate) async fn mkcol(ctx: &Ctx, target: Target, request: &DavRequest) -> DavResult<Response> {
+    let body = &request.body;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DavError::forbidden(
             "only calendar collections can be created here: use MKCALENDAR or an extended MKCOL with a calendar resourcetype",
         ));
     }
-    let root = xml::parse(&body, &ctx.state.config().xml)?;
+    let root = xml::parse(body, &ctx.state.config().xml)?;
     if !root.is(DAV, "mkcol") {
         return Err(DavError::bad_request("expected a DAV:mkcol body"));
     }

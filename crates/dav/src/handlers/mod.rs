@@ -15,16 +15,14 @@ mod proppatch;
 mod put;
 mod report;
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tocsin_store::{Calendar, PropName};
 
-use crate::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::path::Target;
 use crate::xml::{DAV, Element};
+use crate::{Ctx, DavRequest};
 
 /// The `DAV` header: the compliance classes Tocsin implements.
 pub(crate) const DAV_COMPLIANCE: &str = "1, 3, calendar-access, extended-mkcol";
@@ -37,7 +35,7 @@ pub(crate) async fn dispatch(
     ctx: &Ctx,
     method: &str,
     target: Target,
-    request: Request<Body>,
+    request: &DavRequest,
 ) -> DavResult<Response> {
     match method {
         "OPTIONS" => Ok(options::options()),
@@ -45,10 +43,10 @@ pub(crate) async fn dispatch(
         "PROPPATCH" => proppatch::proppatch(ctx, target, request).await,
         "MKCALENDAR" => mkcol::mkcalendar(ctx, target, request).await,
         "MKCOL" => mkcol::mkcol(ctx, target, request).await,
-        "GET" => get::get(ctx, target, request.headers(), true),
-        "HEAD" => get::get(ctx, target, request.headers(), false),
+        "GET" => get::get(ctx, target, &request.headers, true),
+        "HEAD" => get::get(ctx, target, &request.headers, false),
         "PUT" => put::put(ctx, target, request).await,
-        "DELETE" => delete::delete(ctx, target, request.headers()).await,
+        "DELETE" => delete::delete(ctx, target, &request.headers).await,
         "REPORT" => report::report(ctx, target, request).await,
         other => Err(DavError::method_not_allowed(format!(
             "{other} is not supported; allowed: {ALLOWED_METHODS}"

@@ -3,30 +3,27 @@
 //! `Depth: infinity` is answered as `Depth: 1`: the deepest collection (a
 //! calendar) has no sub-collections, so one level is everything.
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::response::Response;
 use tocsin_store::{Calendar, CalendarObject, ObjectSummary, Principal, PropName};
 
 use super::{Depth, PropRequest, depth, load_calendar, require_own};
-use crate::Ctx;
 use crate::error::{DavError, DavResult};
 use crate::path::{Target, calendar_href, home_href, object_href, principal_href};
 use crate::props::{self, PropContext, Resource};
 use crate::xml::{self, CALDAV, DAV, Multistatus, Prop, PropStat};
+use crate::{Ctx, DavRequest};
 
 pub(crate) async fn propfind(
     ctx: &Ctx,
     target: Target,
-    request: Request<Body>,
+    request: &DavRequest,
 ) -> DavResult<Response> {
-    let depth = depth(request.headers(), Depth::Infinity)?;
-    let limit = ctx.state.config().request_body_bytes_max;
-    let body = crate::read_body(request, limit).await?;
+    let depth = depth(&request.headers, Depth::Infinity)?;
+    let body = &request.body;
     let wanted = if body.iter().all(u8::is_ascii_whitespace) {
         PropRequest::AllProp(Vec::new())
     } else {
-        let root = xml::parse(&body, &ctx.state.config().xml)?;
+        let root = xml::parse(body, &ctx.state.config().xml)?;
         if !root.is(DAV, "propfind") {
             return Err(DavError::bad_request("expected a DAV:propfind body"));
         }

@@ -8,8 +8,6 @@
 //! `DAV:cannot-modify-protected-property`; if any change is refused, none
 //! is made (the others answer 424).
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tocsin_calendar::Zone;
@@ -17,12 +15,12 @@ use tocsin_store::{Command, Outcome, PropName};
 
 use super::load_calendar;
 use super::propfind::multistatus_response;
-use crate::Ctx;
 use crate::error::{Condition, DavError, DavResult};
 use crate::path::Target;
 use crate::props::{is_protected, is_text_prop};
 use crate::xml::write::inner_xml;
 use crate::xml::{self, CALDAV, DAV, Element, Multistatus, Prop, PropStat};
+use crate::{Ctx, DavRequest};
 
 /// Longest stored property value.
 pub(crate) const PROPERTY_VALUE_BYTES_MAX: usize = 64 << 10;
@@ -63,7 +61,7 @@ pub(crate) fn value_to_store(element: &Element) -> Result<(PropName, String), Da
 pub(crate) async fn proppatch(
     ctx: &Ctx,
     target: Target,
-    request: Request<Body>,
+    request: &DavRequest,
 ) -> DavResult<Response> {
     let Target::Calendar(user, slug) = target.clone() else {
         return Err(DavError::condition(
@@ -73,8 +71,8 @@ pub(crate) async fn proppatch(
         ));
     };
     let calendar = load_calendar(ctx, &user, &slug)?;
-    let body = crate::read_body(request, ctx.state.config().request_body_bytes_max).await?;
-    let root = xml::parse(&body, &ctx.state.config().xml)?;
+    let body = &request.body;
+    let root = xml::parse(body, &ctx.state.config().xml)?;
     if !root.is(DAV, "propertyupdate") {
         return Err(DavError::bad_request("expected a DAV:propertyupdate body"));
     }

@@ -7,8 +7,6 @@
 //! travel in the command and are checked where the write happens, so two
 //! racing writers cannot both win.
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -17,12 +15,12 @@ use tocsin_cluster::new_id;
 use tocsin_store::{Command, ObjectId, Outcome, Precondition, PutObject, Rejection, TimeBounds};
 
 use super::load_calendar;
-use crate::Ctx;
 use crate::error::{Condition, DavError, DavResult};
 use crate::path::Target;
 use crate::props::quoted_etag;
+use crate::{Ctx, DavRequest};
 
-pub(crate) async fn put(ctx: &Ctx, target: Target, request: Request<Body>) -> DavResult<Response> {
+pub(crate) async fn put(ctx: &Ctx, target: Target, request: &DavRequest) -> DavResult<Response> {
     let Target::Object(user, slug, name) = target else {
         return Err(DavError::method_not_allowed(
             "PUT creates calendar objects inside a calendar",
@@ -38,18 +36,11 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: Request<Body>) -> Da
         }
         Err(e) => return Err(e),
     };
-    let headers = request.headers().clone();
-    check_content_type(&headers)?;
-    let precondition = precondition(&headers);
+    let headers = &request.headers;
+    check_content_type(headers)?;
+    let precondition = precondition(headers);
     let limits = ctx.state.config().calendar;
-    let body = crate::read_body(
-        request,
-        ctx.state
-            .config()
-            .request_body_bytes_max
-            .max(limits.object_bytes_max),
-    )
-    .await?;
+    let body = &request.body;
     if body.len() > limits.object_bytes_max {
         return Err(DavError::condition(
             StatusCode::FORBIDDEN,
@@ -61,7 +52,7 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: Request<Body>) -> Da
             ),
         ));
     }
-    let text = std::str::from_utf8(&body).map_err(|_| {
+    let text = std::str::from_utf8(body).map_err(|_| {
         DavError::condition(
             StatusCode::FORBIDDEN,
             Condition::ValidCalendarData,

@@ -7,8 +7,6 @@
 //! `limit` or the server's bound is truncated the RFC 6578 way: a 507 for
 //! the collection and a token from which the next request continues.
 
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tocsin_calendar::{
@@ -19,19 +17,15 @@ use tocsin_store::{Calendar, CalendarObject, Change};
 
 use super::propfind::{multistatus_response, respond_object};
 use super::{PropRequest, load_calendar};
-use crate::Ctx;
 use crate::error::{Condition, DavError, DavResult};
 use crate::path::{Target, target_of_href};
 use crate::props::{PropContext, parse_sync_token, sync_token};
 use crate::xml::{self, CALDAV, DAV, Element, Multistatus};
+use crate::{Ctx, DavRequest};
 
-pub(crate) async fn report(
-    ctx: &Ctx,
-    target: Target,
-    request: Request<Body>,
-) -> DavResult<Response> {
-    let body = crate::read_body(request, ctx.state.config().request_body_bytes_max).await?;
-    let root = xml::parse(&body, &ctx.state.config().xml)?;
+pub(crate) async fn report(ctx: &Ctx, target: Target, request: &DavRequest) -> DavResult<Response> {
+    let body = &request.body;
+    let root = xml::parse(body, &ctx.state.config().xml)?;
     match (root.ns.as_str(), root.name.as_str()) {
         (CALDAV, "calendar-query") => calendar_query(ctx, target, &root),
         (CALDAV, "calendar-multiget") => calendar_multiget(ctx, &root),
