@@ -119,14 +119,20 @@ struct Raw {
     gap_shifted: bool,
 }
 
-/// A THISANDFUTURE override: from `rid` on, instances move by `delta` and
-/// take the override's properties and length.
+/// A THISANDFUTURE override: from `rid` on, instances move by `delta` on
+/// the wall clock (a meeting moved from 09:00 to 14:00 "from now on" stays
+/// at 14:00 local after a DST change) and take the override's properties
+/// and length.
 #[derive(Clone, Copy, Debug)]
 struct FutureRange {
     rid: Instant,
-    delta: Duration,
+    delta: TimeDelta,
     comp: usize,
 }
+
+/// Extra room in the reorder heap when THISANDFUTURE shifts are applied on
+/// the wall clock (a DST change moves them by up to this much).
+const WALL_CLOCK_SHIFT_SLACK_SECS: i64 = 3 * 3600;
 
 /// The master's occurrences with EXDATE, overrides and THISANDFUTURE applied.
 struct MasterStream<'o> {
@@ -170,30 +176,40 @@ impl<'o> MasterStream<'o> {
             .enumerate()
             .filter(|(_, c)| c.this_and_future)
             .filter_map(|(i, c)| {
-                let rid = c.recurrence_id?.instant(&obj.zones, zone);
-                let start = c.anchor()?.instant(&obj.zones, zone);
+                let rid_value = c.recurrence_id?;
+                let rid = rid_value.instant(&obj.zones, zone);
+                let delta = c.anchor()?.local() - rid_value.local();
                 Some(FutureRange {
                     rid,
-                    delta: start.since(rid),
+                    delta,
                     comp: i,
                 })
             })
             .collect();
         ranges.sort_by_key(|r| r.rid);
+        let to_duration = |d: TimeDelta| Duration::from_millis(d.num_milliseconds());
         let max_delta = ranges
             .iter()
-            .map(|r| r.delta)
+            .map(|r| to_duration(r.delta))
             .max()
             .unwrap_or(Duration::ZERO)
             .max(Duration::ZERO);
         let min_delta = ranges
             .iter()
-            .map(|r| r.delta)
+            .map(|r| to_duration(r.delta))
             .min()
             .unwrap_or(Duration::ZERO)
             .min(Duration::ZERO);
-        let from_local = anchor_zone.to_local(lower.saturating_sub(max_delta))
-            - TimeDelta::days(LOCAL_SLACK_DAYS);
+        let slack = if ranges.is_empty() {
+            0
+        } else {
+            WALL_CLOCK_SHIFT_SLACK_SECS
+        };
+        let from_local = anchor_zone.to_local(
+            lower
+                .saturating_sub(max_delta)
+                .saturating_sub(Duration::from_secs(slack)),
+        ) - TimeDelta::days(LOCAL_SLACK_DAYS);
         let rules = master
             .rrules
             .iter()
@@ -242,7 +258,9 @@ impl<'o> MasterStream<'o> {
             exdate_days,
             overridden,
             ranges,
-            delta_spread: max_delta.saturating_sub(min_delta),
+            delta_spread: max_delta
+                .saturating_sub(min_delta)
+                .saturating_add_secs(slack),
             heap: BinaryHeap::new(),
             threshold: None,
             last_rid: None,
@@ -303,7 +321,7 @@ impl<'o> MasterStream<'o> {
         }
         let range = self.ranges.iter().rev().find(|r| r.rid <= raw.rid).copied();
         let (start, comp) = match range {
-            Some(r) => (raw.rid.saturating_add(r.delta), r.comp),
+            Some(r) => (self.anchor_zone.to_instant(raw.local + r.delta), r.comp),
             None => (raw.rid, 0),
         };
         self.heap
