@@ -177,10 +177,10 @@ impl CalendarObject {
                     _ => BusyKind::Busy,
                 };
                 for v in &e.values {
-                    if let Some((s, end)) = crate::filter::period_of(self, v, zone) {
-                        if range.overlaps(s, end) {
-                            out.push(clip(s, end, kind));
-                        }
+                    if let Some((s, end)) = crate::filter::period_of(self, v, zone)
+                        && range.overlaps(s, end)
+                    {
+                        out.push(clip(s, end, kind));
                     }
                 }
             }

@@ -472,6 +472,32 @@ fn param_matches(e: &ICalendarEntry, f: &ParamFilter) -> bool {
     })
 }
 
+/// A PERIOD value as instants (UTC or floating in `zone`).
+pub(crate) fn period_of(
+    obj: &CalendarObject,
+    v: &ICalendarValue,
+    zone: &Zone,
+) -> Option<(Instant, Instant)> {
+    let ICalendarValue::Period(p) = v else {
+        return None;
+    };
+    let (start, end) = match p {
+        ICalendarPeriod::Range { start, end } => {
+            let s = DateValue::from_partial(start, None)?;
+            (
+                s,
+                DateValue::from_partial(end, None)?.instant(&obj.zones, zone),
+            )
+        }
+        ICalendarPeriod::Duration { start, duration } => {
+            let s = DateValue::from_partial(start, None)?;
+            let d = crate::value::Dur::from_calcard(duration);
+            (s, d.add_to(s.local(), &s.zone(&obj.zones, zone)))
+        }
+    };
+    Some((start.instant(&obj.zones, zone), end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,30 +528,4 @@ mod tests {
             "mailto:x@y"
         );
     }
-}
-
-/// A PERIOD value as instants (UTC or floating in `zone`).
-pub(crate) fn period_of(
-    obj: &CalendarObject,
-    v: &ICalendarValue,
-    zone: &Zone,
-) -> Option<(Instant, Instant)> {
-    let ICalendarValue::Period(p) = v else {
-        return None;
-    };
-    let (start, end) = match p {
-        ICalendarPeriod::Range { start, end } => {
-            let s = DateValue::from_partial(start, None)?;
-            (
-                s,
-                DateValue::from_partial(end, None)?.instant(&obj.zones, zone),
-            )
-        }
-        ICalendarPeriod::Duration { start, duration } => {
-            let s = DateValue::from_partial(start, None)?;
-            let d = crate::value::Dur::from_calcard(duration);
-            (s, d.add_to(s.local(), &s.zone(&obj.zones, zone)))
-        }
-    };
-    Some((start.instant(&obj.zones, zone), end))
 }

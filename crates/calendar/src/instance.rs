@@ -134,6 +134,10 @@ struct FutureRange {
 /// the wall clock (a DST change moves them by up to this much).
 const WALL_CLOCK_SHIFT_SLACK_SECS: i64 = 3 * 3600;
 
+/// An occurrence waiting in the reorder heap: (start, original start,
+/// supplying component, original local time, RDATE period end).
+type Pending = (Instant, Instant, usize, NaiveDateTime, Option<Instant>);
+
 /// The master's occurrences with EXDATE, overrides and THISANDFUTURE applied.
 struct MasterStream<'o> {
     obj: &'o CalendarObject,
@@ -149,7 +153,7 @@ struct MasterStream<'o> {
     overridden: Vec<Instant>,
     ranges: Vec<FutureRange>,
     delta_spread: Duration,
-    heap: BinaryHeap<Reverse<(Instant, Instant, usize, NaiveDateTime, Option<Instant>)>>,
+    heap: BinaryHeap<Reverse<Pending>>,
     threshold: Option<Instant>,
     last_rid: Option<Instant>,
     raw_done: bool,
@@ -492,7 +496,7 @@ impl Iterator for Instances<'_> {
                 self.override_pos += 1;
                 self.overrides.get(self.override_pos - 1).cloned()
             };
-            let Some(instance) = next else { return None };
+            let instance = next?;
             if instance.start < self.lower || self.last == Some(instance.key()) {
                 continue;
             }

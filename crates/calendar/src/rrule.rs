@@ -158,10 +158,10 @@ impl Rule {
         check_range(&by_month, 1, 12, false, "BYMONTH")?;
         let mut by_day = Vec::with_capacity(r.byday.len());
         for d in &r.byday {
-            if let Some(n) = d.ordwk {
-                if n == 0 || n.abs() > 53 {
-                    return Err(format!("BYDAY ordinal {n} is out of range"));
-                }
+            if let Some(n) = d.ordwk
+                && (n == 0 || n.abs() > 53)
+            {
+                return Err(format!("BYDAY ordinal {n} is out of range"));
             }
             by_day.push(ByDay {
                 ordinal: d.ordwk,
