@@ -709,3 +709,47 @@ fn alarm_follows_a_moved_override() {
     assert_eq!(due[0].trigger, at("2026-12-10T07:45:00Z"));
     assert_eq!(due[0].recurrence_id.as_deref(), Some("20261211T100000Z"));
 }
+
+#[test]
+fn alarm_that_cannot_fire_does_not_make_the_walk_run_away() {
+    // Found by fuzzing: an alarm with an unknown ACTION on an endless series
+    // made upcoming_alarms walk a million instances looking for it.
+    let o = obj(
+        "BEGIN:VEVENT\nUID:e\nDTSTART:20000101T100000Z\nRRULE:FREQ=DAILY\nBEGIN:VALARM\nACTION:EMAXL\nTRIGGER:-P1D\nEND:VALARM\nEND:VEVENT\n",
+    );
+    let user = User::utc();
+    let started = std::time::Instant::now();
+    assert!(upcoming_alarms(&o, &user.view(), at("2026-12-01T00:00:00Z"), 5, &policy()).is_empty());
+    assert_eq!(
+        next_check(
+            &o,
+            &[(user.view(), at("2026-12-01T00:00:00Z"))],
+            at("2026-12-01T00:00:00Z"),
+            &policy()
+        ),
+        None
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(100),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn upcoming_over_a_series_declined_forever_is_bounded() {
+    let o = obj(
+        "BEGIN:VEVENT\nUID:e\nDTSTART:20000101T100000Z\nRRULE:FREQ=DAILY\nATTENDEE;PARTSTAT=DECLINED:mailto:alice@example.com\nBEGIN:VALARM\nACTION:DISPLAY\nTRIGGER:-PT5M\nEND:VALARM\nEND:VEVENT\n",
+    );
+    let user = User::utc();
+    assert!(upcoming_alarms(&o, &user.view(), at("2026-12-01T00:00:00Z"), 5, &policy()).is_empty());
+    // A re-check is still scheduled: the series goes on (invariant 4 holds
+    // trivially, nothing is due).
+    let n = next_check(
+        &o,
+        &[(user.view(), at("2026-12-01T00:00:00Z"))],
+        at("2026-12-01T00:00:00Z"),
+        &policy(),
+    );
+    assert!(n.is_none_or(|n| n.is_recheck));
+}
