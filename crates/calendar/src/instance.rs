@@ -328,8 +328,12 @@ impl<'o> MasterStream<'o> {
             Some(r) => (self.anchor_zone.to_instant(raw.local + r.delta), r.comp),
             None => (raw.rid, 0),
         };
+        // An RDATE period keeps its own length wherever it is moved to.
+        let period_end = raw
+            .period_end
+            .map(|end| start.saturating_add(end.since(raw.rid)));
         self.heap
-            .push(Reverse((start, raw.rid, comp, raw.local, raw.period_end)));
+            .push(Reverse((start, raw.rid, comp, raw.local, period_end)));
         if !raw.gap_shifted {
             self.threshold = Some(start.saturating_sub(self.delta_spread));
         }

@@ -78,6 +78,23 @@ const ZONES: [&str; 6] = [
     "Europe/London",
     "America/Sao_Paulo",
 ];
+/// A TZID no IANA table knows: both sides must evaluate its VTIMEZONE's own
+/// rules (which are Europe/Berlin's since 1996, so the generator can use
+/// chrono-tz's Europe/Berlin to place UNTIL and windows).
+const CUSTOM_TZID: &str = "Tocsin Office Time";
+const CUSTOM_VTIMEZONE: &str = "BEGIN:VTIMEZONE\r\nTZID:Tocsin Office Time\r\n\
+BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nDTSTART:19810329T020000\r\nRRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\n\
+BEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nDTSTART:19961027T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\n\
+END:VTIMEZONE\r\n";
+
+fn chrono_zone(name: &str) -> chrono_tz::Tz {
+    if name == CUSTOM_TZID {
+        chrono_tz::Europe::Berlin
+    } else {
+        name.parse().unwrap_or(chrono_tz::UTC)
+    }
+}
+
 const DAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 
 /// One generated component before the oracle's sync pass.
@@ -264,6 +281,7 @@ fn draft(rng: &mut Rng, id: usize) -> Draft {
         0 | 1 => ZoneKind::Utc,
         2 => ZoneKind::Floating,
         3 => ZoneKind::AllDay,
+        4 if rng.chance(40) => ZoneKind::Iana(CUSTOM_TZID),
         _ => ZoneKind::Iana(ZONES[rng.below(ZONES.len() as u64) as usize]),
     };
     let all_day = zone == ZoneKind::AllDay;
@@ -354,7 +372,7 @@ fn prop(name: &str, zone: ZoneKind, t: NaiveDateTime) -> String {
 fn utc_text(zone: ZoneKind, t: NaiveDateTime) -> String {
     match zone {
         ZoneKind::Iana(name) => {
-            let tz: chrono_tz::Tz = name.parse().expect("tz");
+            let tz = chrono_zone(name);
             let utc = match tz.from_local_datetime(&t) {
                 chrono::LocalResult::Single(x) => x.naive_utc(),
                 chrono::LocalResult::Ambiguous(a, _) => a.naive_utc(),
@@ -476,6 +494,9 @@ fn build(rng: &mut Rng, d: &Draft, occ: &[NaiveDateTime]) -> (String, i64, i64) 
     }
     master.push_str("END:VEVENT\r\n");
     body.push_str("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:tocsin-differential\r\n");
+    if z == ZoneKind::Iana(CUSTOM_TZID) {
+        body.push_str(CUSTOM_VTIMEZONE);
+    }
     body.push_str(&master);
     body.push_str(&overrides);
     body.push_str("END:VCALENDAR\r\n");
@@ -503,7 +524,7 @@ fn local_epoch(z: ZoneKind, t: NaiveDateTime) -> i64 {
         ZoneKind::Utc => "UTC",
         _ => CALENDAR_ZONE,
     };
-    let tz: chrono_tz::Tz = name.parse().expect("tz");
+    let tz = chrono_zone(name);
     match tz.from_local_datetime(&t) {
         chrono::LocalResult::Single(x) | chrono::LocalResult::Ambiguous(x, _) => x.timestamp(),
         chrono::LocalResult::None => t.and_utc().timestamp(),
@@ -549,12 +570,16 @@ fn scratch(name: &str) -> PathBuf {
 /// Our instances starting in `[w0, w1)` as `start,end` pairs (epoch seconds).
 fn ours(text: &str, w0: i64, w1: i64, zone: &Zone) -> Result<String, String> {
     let obj = CalendarObject::parse(text, &Limits::default()).map_err(|e| e.to_string())?;
-    let found: Vec<String> = obj
+    // Sorted by (start, end) like the oracle's list: two instances may
+    // share a start (a moved override onto an RDATE, say).
+    let mut found: Vec<(i64, i64)> = obj
         .instances_from(zone, Instant::from_secs(w0))
         .take_while(|i| i.start < Instant::from_secs(w1))
         .take(100_000)
-        .map(|i| format!("{},{}", i.start.secs(), i.end.secs()))
+        .map(|i| (i.start.secs(), i.end.secs()))
         .collect();
+    found.sort_unstable();
+    let found: Vec<String> = found.iter().map(|(s, e)| format!("{s},{e}")).collect();
     Ok(found.join(";"))
 }
 
@@ -603,6 +628,15 @@ const KNOWN_ORACLE_DEFECTS: &[KnownDefect] = &[
         applies: ends_differ_by_dst_only,
     },
     KnownDefect {
+        // RFC 5545 §3.3.5: a local time in a DST gap is read with the offset
+        // *before* the gap. The oracle does so for IANA zones, but for a
+        // VTIMEZONE it builds itself (a TZID no IANA table knows) it uses
+        // the offset after the gap: such instances start an hour early.
+        name: "custom VTIMEZONE reads gap times with the offset after the gap",
+        file: "custom_vtimezone_gap.ics",
+        applies: custom_zone_gap_shift,
+    },
+    KnownDefect {
         // The oracle keys EXDATEs and RECURRENCE-IDs by both their local and
         // their UTC wall-clock digits and matches either against either, so
         // an instance whose local time reads like another's UTC time is
@@ -623,7 +657,7 @@ fn pairs(list: &str) -> Vec<(i64, i64)> {
 fn event_tz(text: &str) -> Option<chrono_tz::Tz> {
     let start = text.find("DTSTART;TZID=")? + "DTSTART;TZID=".len();
     let name = &text[start..start + text[start..].find(':')?];
-    name.parse().ok()
+    Some(chrono_zone(name))
 }
 
 fn ends_differ_by_dst_only(text: &str, ours: &str, oracle: &str) -> bool {
@@ -633,12 +667,35 @@ fn ends_differ_by_dst_only(text: &str, ours: &str, oracle: &str) -> bool {
         || text
             .lines()
             .any(|l| l.starts_with("DTEND:") && !l.ends_with('Z'))
-        || (text.contains("DURATION:PT") && text.contains("DTSTART;TZID="));
+        || (text.contains("DURATION:PT")
+            && text.lines().any(|l| {
+                l.starts_with("DTSTART") && !l.ends_with('Z') && !l.contains("VALUE=DATE")
+            }));
     wall_clock_end
         && a.len() == b.len()
         && a.iter()
             .zip(&b)
             .all(|(x, y)| x.0 == y.0 && (x.1 - y.1) % 1800 == 0 && (x.1 - y.1).abs() <= 7200)
+}
+
+fn custom_zone_gap_shift(text: &str, ours: &str, oracle: &str) -> bool {
+    let (a, b) = (pairs(ours), pairs(oracle));
+    let berlin = chrono_tz::Europe::Berlin;
+    let in_gap = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0).is_some_and(|t| {
+            let local = t.with_timezone(&berlin).naive_local() - TimeDelta::hours(1);
+            matches!(
+                berlin.from_local_datetime(&local),
+                chrono::LocalResult::None
+            )
+        })
+    };
+    text.contains(&format!("DTSTART;TZID={CUSTOM_TZID}"))
+        && a.len() == b.len()
+        && a.iter().zip(&b).all(|(x, y)| {
+            let end_ok = (x.1 - y.1) % 1800 == 0 && (x.1 - y.1).abs() <= 7200;
+            (x.0 == y.0 || (x.0 - y.0 == 3600 && in_gap(x.0))) && end_ok
+        })
 }
 
 fn dropped_by_local_utc_confusion(text: &str, ours: &str, oracle: &str) -> bool {
@@ -815,6 +872,12 @@ fn oracle_defect_reproductions_still_differ() {
                 "2026-03-17T12:45:00Z",
                 "2026-03-17T14:45:00Z",
             ],
+        ),
+        (
+            "custom_vtimezone_gap.ics",
+            "2030-03-30T00:00:00Z",
+            "2030-04-01T00:00:00Z",
+            &["2030-03-31T01:30:00Z"],
         ),
         (
             "byday_mixed_ordinal.ics",
