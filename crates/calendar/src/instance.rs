@@ -462,6 +462,16 @@ impl<'o> Instances<'o> {
     }
 }
 
+/// The instance an override component stands for (its own DTSTART), without
+/// walking the series: for filters and limit-recurrence-set.
+pub(crate) fn override_instance_of(
+    obj: &CalendarObject,
+    zone: &Zone,
+    comp: usize,
+) -> Option<Instance> {
+    override_instance(obj, zone, obj.comps.get(comp)?, comp)
+}
+
 fn override_instance(obj: &CalendarObject, zone: &Zone, c: &Comp, comp: usize) -> Option<Instance> {
     let rid_value = c.recurrence_id?;
     let rid = rid_value.instant(&obj.zones, zone);
