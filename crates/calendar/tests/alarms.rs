@@ -2,20 +2,10 @@
 //! named after the behaviour it pins. DESIGN.md invariants are cited where a
 //! test guards one.
 
+mod common;
+
+use common::{at, obj};
 use tocsin_calendar::*;
-
-fn at(s: &str) -> Instant {
-    Instant::parse_rfc3339(s).unwrap_or_else(|| panic!("bad instant {s}"))
-}
-
-fn obj(body: &str) -> CalendarObject {
-    let text = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n{}END:VCALENDAR\r\n",
-        body.replace('\n', "\r\n")
-    );
-    CalendarObject::parse(&text, &Limits::default())
-        .unwrap_or_else(|e| panic!("parse: {e}\n{text}"))
-}
 
 struct User {
     zone: Zone,

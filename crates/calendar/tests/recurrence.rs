@@ -1,19 +1,10 @@
 //! Recurrence rules at the instance level, one test per behaviour of issue 3
 //! (RRULE parts are covered in `src/rrule.rs` and by the differential test).
 
+mod common;
+
+use common::{at, obj};
 use tocsin_calendar::*;
-
-fn at(s: &str) -> Instant {
-    Instant::parse_rfc3339(s).unwrap_or_else(|| panic!("bad instant {s}"))
-}
-
-fn obj(body: &str) -> CalendarObject {
-    let text = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n{}END:VCALENDAR\r\n",
-        body.replace('\n', "\r\n")
-    );
-    CalendarObject::parse(&text, &Limits::default()).unwrap_or_else(|e| panic!("parse: {e}"))
-}
 
 fn starts(o: &CalendarObject, zone: &Zone, n: usize) -> Vec<String> {
     o.instances_from(zone, Instant::MIN)
