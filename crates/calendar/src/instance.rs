@@ -385,6 +385,8 @@ impl Iterator for MasterStream<'_> {
     type Item = Instance;
 
     fn next(&mut self) -> Option<Instance> {
+        // Bounded: each pass pops the heap or consumes one raw occurrence, and
+        // the rules behind them end by their own named bounds (rrule.rs).
         loop {
             if let Some(Reverse((start, rid, ..))) = self.heap.peek() {
                 let ready = self.raw_done || self.threshold.is_some_and(|t| *start <= t);
@@ -494,6 +496,8 @@ impl Iterator for Instances<'_> {
     type Item = Instance;
 
     fn next(&mut self) -> Option<Instance> {
+        // Bounded: each pass consumes one instance from a stream that ends
+        // (skipped ones lie within LOCAL_SLACK_DAYS of `lower`, or are duplicates).
         loop {
             let from_master = match (
                 self.master.as_mut().and_then(|m| m.peek()),
