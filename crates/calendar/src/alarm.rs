@@ -20,8 +20,9 @@
 //! - Alarms are identified by UID, else X-WR-ALARMUID, else a hash of their
 //!   content; identical alarms (same instance, trigger, action, recipients)
 //!   fire once.
-//! - Instances closer than `min_instance_interval_secs` to the previous
-//!   alarmed instance get no alarm (MINUTELY/SECONDLY flood guard).
+//! - Rule instances closer than `min_instance_interval_secs` to the
+//!   previous alarmed rule instance get no alarm (MINUTELY/SECONDLY flood
+//!   guard); overrides are explicit data and are never skipped.
 
 use crate::error::CalendarError;
 use crate::instance::Instance;
@@ -757,10 +758,17 @@ fn walk(
         if inst.cancelled || declined(comp, view) {
             continue;
         }
-        if last_alarmed.is_some_and(|l| inst.start < l.saturating_add(min_gap)) {
-            continue;
+        // The flood guard spaces the rule's own instances; an override is
+        // explicit data and always counts, and an instance without alarms
+        // does not start a new spacing interval.
+        if !inst.is_override {
+            if last_alarmed.is_some_and(|l| inst.start < l.saturating_add(min_gap)) {
+                continue;
+            }
+            if !alarms_of(obj, comp, view).is_empty() {
+                last_alarmed = Some(inst.start);
+            }
         }
-        last_alarmed = Some(inst.start);
         collector.instance_alarms(&inst, &keep);
     }
 }

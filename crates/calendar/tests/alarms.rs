@@ -743,3 +743,33 @@ fn upcoming_over_a_series_declined_forever_is_bounded() {
     );
     assert!(n.is_none_or(|n| n.is_recheck));
 }
+
+#[test]
+fn flood_guard_spaces_rule_instances_only() {
+    // Found by the differential test: an override moved onto a rule
+    // instance's start (without alarms of its own) must not suppress that
+    // instance's alarm.
+    let body = event(
+        "RRULE:FREQ=HOURLY;COUNT=3\n",
+        "ACTION:DISPLAY\nTRIGGER:-PT5M\n",
+    ) + "BEGIN:VEVENT\nUID:e1\nRECURRENCE-ID:20261204T100000Z\nDTSTART:20261204T110000Z\nDTEND:20261204T113000Z\nEND:VEVENT\n";
+    let o = obj(&body);
+    assert_eq!(
+        next_triggers(&o, &User::utc(), "2026-12-01T00:00:00Z", 5),
+        ["2026-12-04T10:55:00Z", "2026-12-04T11:55:00Z"]
+    );
+}
+
+#[test]
+fn time_part_of_trigger_is_exact_across_dst() {
+    // RFC 5545 §3.3.6: hours are exact; 12 h before 07:00Z is 19:00Z even
+    // though the wall clock jumped in between (see
+    // tests/oracle_defects/trigger_exact_across_dst.ics).
+    let o = obj(
+        "BEGIN:VEVENT\nUID:e\nDTSTART;TZID=Europe/Berlin:20260329T090000\nBEGIN:VALARM\nACTION:DISPLAY\nTRIGGER:-PT12H\nEND:VALARM\nEND:VEVENT\n",
+    );
+    assert_eq!(
+        next_triggers(&o, &User::utc(), "2026-03-01T00:00:00Z", 1),
+        ["2026-03-28T19:00:00Z"]
+    );
+}

@@ -1,8 +1,9 @@
 """Independent oracle for tests/differential.rs: Python icalendar +
 recurring-ical-events (+ dateutil).
 
-Usage: oracle.py sync FILE         -> per record, the first occurrences of an RRULE
+Usage: oracle.py sync FILE              -> per record, the first occurrences of an RRULE
        oracle.py occurrences FILE ZONE -> per record, occurrences in a window
+       oracle.py alarms FILE ZONE      -> per record, alarm triggers in a window
 
 Records are separated by a line '#####'. The first line of a record is its
 header; the rest (if any) is the payload. Output: one line per record,
@@ -81,12 +82,37 @@ def occurrences(path, zone_name):
     print("\n".join(out))
 
 
+def alarms(path, zone_name):
+    zone = zoneinfo.ZoneInfo(zone_name)
+    out = []
+    for header, payload in records(path):
+        rid, w0, w1 = header.split("|")
+        w0, w1 = int(w0), int(w1)
+        try:
+            cal = icalendar.Calendar.from_ical(payload)
+            start = datetime.datetime.fromtimestamp(w0 - 3 * 86400, datetime.timezone.utc)
+            end = datetime.datetime.fromtimestamp(w1 + 3 * 86400, datetime.timezone.utc)
+            found = []
+            for ev in recurring_ical_events.of(cal, components=["VALARM"]).between(start, end):
+                for alarm in ev.subcomponents:
+                    t = to_epoch(alarm["TRIGGER"].dt, zone)
+                    if w0 <= t < w1:
+                        found.append(t)
+            found.sort()
+            out.append(rid + "|" + ";".join(str(t) for t in found))
+        except Exception as e:  # report, never crash the run
+            out.append(f"{rid}|ERR {type(e).__name__}: {e}")
+    print("\n".join(out))
+
+
 def main():
     mode = sys.argv[1]
     if mode == "sync":
         sync(sys.argv[2])
     elif mode == "occurrences":
         occurrences(sys.argv[2], sys.argv[3])
+    elif mode == "alarms":
+        alarms(sys.argv[2], sys.argv[3])
     else:
         sys.exit(f"unknown mode {mode}")
 
