@@ -59,7 +59,8 @@ def to_epoch(value, zone):
     return int(datetime.datetime(value.year, value.month, value.day, tzinfo=zone).timestamp())
 
 
-def occurrences(path, zone_name):
+def windowed(path, zone_name, query):
+    """Run query(cal, zone, start, end, w0, w1) -> list per record."""
     zone = zoneinfo.ZoneInfo(zone_name)
     out = []
     for header, payload in records(path):
@@ -69,40 +70,33 @@ def occurrences(path, zone_name):
             cal = icalendar.Calendar.from_ical(payload)
             start = datetime.datetime.fromtimestamp(w0 - 3 * 86400, datetime.timezone.utc)
             end = datetime.datetime.fromtimestamp(w1 + 3 * 86400, datetime.timezone.utc)
-            found = []
-            for ev in recurring_ical_events.of(cal).between(start, end):
-                s = to_epoch(ev["DTSTART"].dt, zone)
-                e = to_epoch(ev["DTEND"].dt, zone) if "DTEND" in ev else s
-                if w0 <= s < w1:
-                    found.append((s, e))
-            found.sort()
-            out.append(rid + "|" + ";".join(f"{s},{e}" for s, e in found))
+            found = sorted(query(cal, zone, start, end, w0, w1))
+            out.append(rid + "|" + ";".join(found_text(f) for f in found))
         except Exception as e:  # report, never crash the run
             out.append(f"{rid}|ERR {type(e).__name__}: {e}")
     print("\n".join(out))
 
 
-def alarms(path, zone_name):
-    zone = zoneinfo.ZoneInfo(zone_name)
-    out = []
-    for header, payload in records(path):
-        rid, w0, w1 = header.split("|")
-        w0, w1 = int(w0), int(w1)
-        try:
-            cal = icalendar.Calendar.from_ical(payload)
-            start = datetime.datetime.fromtimestamp(w0 - 3 * 86400, datetime.timezone.utc)
-            end = datetime.datetime.fromtimestamp(w1 + 3 * 86400, datetime.timezone.utc)
-            found = []
-            for ev in recurring_ical_events.of(cal, components=["VALARM"]).between(start, end):
-                for alarm in ev.subcomponents:
-                    t = to_epoch(alarm["TRIGGER"].dt, zone)
-                    if w0 <= t < w1:
-                        found.append(t)
-            found.sort()
-            out.append(rid + "|" + ";".join(str(t) for t in found))
-        except Exception as e:  # report, never crash the run
-            out.append(f"{rid}|ERR {type(e).__name__}: {e}")
-    print("\n".join(out))
+def found_text(item):
+    if isinstance(item, tuple):
+        return f"{item[0]},{item[1]}"
+    return str(item)
+
+
+def occurrences_query(cal, zone, start, end, w0, w1):
+    for ev in recurring_ical_events.of(cal).between(start, end):
+        s = to_epoch(ev["DTSTART"].dt, zone)
+        e = to_epoch(ev["DTEND"].dt, zone) if "DTEND" in ev else s
+        if w0 <= s < w1:
+            yield (s, e)
+
+
+def alarms_query(cal, zone, start, end, w0, w1):
+    for ev in recurring_ical_events.of(cal, components=["VALARM"]).between(start, end):
+        for alarm in ev.subcomponents:
+            t = to_epoch(alarm["TRIGGER"].dt, zone)
+            if w0 <= t < w1:
+                yield t
 
 
 def main():
@@ -110,9 +104,9 @@ def main():
     if mode == "sync":
         sync(sys.argv[2])
     elif mode == "occurrences":
-        occurrences(sys.argv[2], sys.argv[3])
+        windowed(sys.argv[2], sys.argv[3], occurrences_query)
     elif mode == "alarms":
-        alarms(sys.argv[2], sys.argv[3])
+        windowed(sys.argv[2], sys.argv[3], alarms_query)
     else:
         sys.exit(f"unknown mode {mode}")
 
