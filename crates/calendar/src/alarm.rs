@@ -20,8 +20,9 @@
 //! - Alarms are identified by UID, else X-WR-ALARMUID, else a hash of their
 //!   content; identical alarms (same instance, trigger, action, recipients)
 //!   fire once.
-//! - Instances closer than `min_instance_interval_secs` to the previous
-//!   alarmed instance get no alarm (MINUTELY/SECONDLY flood guard).
+//! - Rule instances closer than `min_instance_interval_secs` to the
+//!   previous alarmed rule instance get no alarm (MINUTELY/SECONDLY flood
+//!   guard); overrides are explicit data and are never skipped.
 
 use crate::error::CalendarError;
 use crate::instance::Instance;
@@ -42,6 +43,10 @@ pub(crate) const ALARM_REPEATS_MAX: u32 = 1_000;
 /// Instances examined by one alarm computation: a runaway guard, far above
 /// what the scheduler's windows need (two years of a per-minute rule).
 pub(crate) const ALARM_INSTANCES_MAX: usize = 1_000_000;
+/// Instances `upcoming_alarms` looks ahead without a time bound (more than
+/// a century of a daily series): a series whose instances are all declined
+/// or cancelled must not cost a million steps per call.
+pub(crate) const UPCOMING_INSTANCES_MAX: usize = 50_000;
 /// Default alarms read from one property value.
 const DEFAULT_ALARMS_MAX: usize = 16;
 /// Slack for nominal-day triggers and DST shifts when bounding searches.
@@ -485,6 +490,10 @@ fn reach(obj: &CalendarObject, view: &UserView<'_>) -> Reach {
             else {
                 continue;
             };
+            if a.action.is_none() {
+                // Never fires: must not make the walk look for it.
+                continue;
+            }
             r.any_relative = true;
             let off = offset.exact();
             let last = off
@@ -735,7 +744,11 @@ fn walk(
     let mut last_alarmed: Option<Instant> = None;
     for inst in obj
         .instances_from(view.zone, after.saturating_sub(r.lag))
-        .take(ALARM_INSTANCES_MAX)
+        .take(if until.is_some() {
+            ALARM_INSTANCES_MAX
+        } else {
+            UPCOMING_INSTANCES_MAX
+        })
     {
         let earliest = inst.start.saturating_sub(r.lead);
         if until.is_some_and(|u| earliest > u) || stop(&collector.out, earliest) {
@@ -745,10 +758,17 @@ fn walk(
         if inst.cancelled || declined(comp, view) {
             continue;
         }
-        if last_alarmed.is_some_and(|l| inst.start < l.saturating_add(min_gap)) {
-            continue;
+        // The flood guard spaces the rule's own instances; an override is
+        // explicit data and always counts, and an instance without alarms
+        // does not start a new spacing interval.
+        if !inst.is_override {
+            if last_alarmed.is_some_and(|l| inst.start < l.saturating_add(min_gap)) {
+                continue;
+            }
+            if !alarms_of(obj, comp, view).is_empty() {
+                last_alarmed = Some(inst.start);
+            }
         }
-        last_alarmed = Some(inst.start);
         collector.instance_alarms(&inst, &keep);
     }
 }

@@ -109,11 +109,8 @@ impl CalendarObject {
                 Some(rid) => {
                     let rid_at = rid.instant(&self.zones, zone);
                     range.contains(rid_at)
-                        || self
-                            .instances_from(zone, Instant::MIN)
-                            .filter(|i| i.comp == idx)
-                            .take(1)
-                            .any(|i| range.overlaps(i.start, i.end))
+                        || crate::instance::override_instance_of(self, zone, idx)
+                            .is_some_and(|i| range.overlaps(i.start, i.end))
                 }
             };
             if keep {

@@ -282,11 +282,26 @@ impl Ctx<'_> {
             s.saturating_sub(self.obj.max_span()).saturating_sub(lead)
         });
         let end = range.end.map(|e| e.saturating_add(lead));
-        self.obj
-            .instances_from(self.zone, lower)
-            .take(ALARM_INSTANCES_MAX)
-            .take_while(move |i| end.is_none_or(|e| i.start <= e))
-            .filter(move |i| i.comp == comp_idx)
+        // A plain override stands for one instance: no need to walk the
+        // series to find it (a THISANDFUTURE one supplies many).
+        let single = self
+            .obj
+            .comps
+            .get(comp_idx)
+            .is_some_and(|c| c.recurrence_id.is_some() && !c.this_and_future);
+        let walked = (!single).then(|| {
+            self.obj
+                .instances_from(self.zone, lower)
+                .take(ALARM_INSTANCES_MAX)
+                .take_while(move |i| end.is_none_or(|e| i.start <= e))
+                .filter(move |i| i.comp == comp_idx)
+        });
+        let own = if single {
+            crate::instance::override_instance_of(self.obj, self.zone, comp_idx)
+        } else {
+            None
+        };
+        walked.into_iter().flatten().chain(own)
     }
 
     fn comp_in_range(&self, comp_idx: usize, comp: &Comp, range: &TimeRange) -> bool {

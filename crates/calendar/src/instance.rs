@@ -119,17 +119,24 @@ struct Raw {
     gap_shifted: bool,
 }
 
-/// A THISANDFUTURE override: from `rid` on, instances move by `delta` and
-/// take the override's properties and length.
+/// A THISANDFUTURE override: from `rid` on, instances move by `delta` on
+/// the wall clock (a meeting moved from 09:00 to 14:00 "from now on" stays
+/// at 14:00 local after a DST change) and take the override's properties
+/// and length.
 #[derive(Clone, Copy, Debug)]
 struct FutureRange {
     rid: Instant,
-    delta: Duration,
+    delta: TimeDelta,
     comp: usize,
 }
 
-/// An instance waiting in the merge heap: (start, end, source, local start, recurrence id).
-type PendingInstance = (Instant, Instant, usize, NaiveDateTime, Option<Instant>);
+/// Extra room in the reorder heap when THISANDFUTURE shifts are applied on
+/// the wall clock (a DST change moves them by up to this much).
+const WALL_CLOCK_SHIFT_SLACK_SECS: i64 = 3 * 3600;
+
+/// An occurrence waiting in the reorder heap: (start, original start,
+/// supplying component, original local time, RDATE period end).
+type Pending = (Instant, Instant, usize, NaiveDateTime, Option<Instant>);
 
 /// The master's occurrences with EXDATE, overrides and THISANDFUTURE applied.
 struct MasterStream<'o> {
@@ -146,7 +153,7 @@ struct MasterStream<'o> {
     overridden: Vec<Instant>,
     ranges: Vec<FutureRange>,
     delta_spread: Duration,
-    heap: BinaryHeap<Reverse<PendingInstance>>,
+    heap: BinaryHeap<Reverse<Pending>>,
     threshold: Option<Instant>,
     last_rid: Option<Instant>,
     raw_done: bool,
@@ -173,30 +180,40 @@ impl<'o> MasterStream<'o> {
             .enumerate()
             .filter(|(_, c)| c.this_and_future)
             .filter_map(|(i, c)| {
-                let rid = c.recurrence_id?.instant(&obj.zones, zone);
-                let start = c.anchor()?.instant(&obj.zones, zone);
+                let rid_value = c.recurrence_id?;
+                let rid = rid_value.instant(&obj.zones, zone);
+                let delta = c.anchor()?.local() - rid_value.local();
                 Some(FutureRange {
                     rid,
-                    delta: start.since(rid),
+                    delta,
                     comp: i,
                 })
             })
             .collect();
         ranges.sort_by_key(|r| r.rid);
+        let to_duration = |d: TimeDelta| Duration::from_millis(d.num_milliseconds());
         let max_delta = ranges
             .iter()
-            .map(|r| r.delta)
+            .map(|r| to_duration(r.delta))
             .max()
             .unwrap_or(Duration::ZERO)
             .max(Duration::ZERO);
         let min_delta = ranges
             .iter()
-            .map(|r| r.delta)
+            .map(|r| to_duration(r.delta))
             .min()
             .unwrap_or(Duration::ZERO)
             .min(Duration::ZERO);
-        let from_local = anchor_zone.to_local(lower.saturating_sub(max_delta))
-            - TimeDelta::days(LOCAL_SLACK_DAYS);
+        let slack = if ranges.is_empty() {
+            0
+        } else {
+            WALL_CLOCK_SHIFT_SLACK_SECS
+        };
+        let from_local = anchor_zone.to_local(
+            lower
+                .saturating_sub(max_delta)
+                .saturating_sub(Duration::from_secs(slack)),
+        ) - TimeDelta::days(LOCAL_SLACK_DAYS);
         let rules = master
             .rrules
             .iter()
@@ -245,7 +262,9 @@ impl<'o> MasterStream<'o> {
             exdate_days,
             overridden,
             ranges,
-            delta_spread: max_delta.saturating_sub(min_delta),
+            delta_spread: max_delta
+                .saturating_sub(min_delta)
+                .saturating_add_secs(slack),
             heap: BinaryHeap::new(),
             threshold: None,
             last_rid: None,
@@ -306,11 +325,15 @@ impl<'o> MasterStream<'o> {
         }
         let range = self.ranges.iter().rev().find(|r| r.rid <= raw.rid).copied();
         let (start, comp) = match range {
-            Some(r) => (raw.rid.saturating_add(r.delta), r.comp),
+            Some(r) => (self.anchor_zone.to_instant(raw.local + r.delta), r.comp),
             None => (raw.rid, 0),
         };
+        // An RDATE period keeps its own length wherever it is moved to.
+        let period_end = raw
+            .period_end
+            .map(|end| start.saturating_add(end.since(raw.rid)));
         self.heap
-            .push(Reverse((start, raw.rid, comp, raw.local, raw.period_end)));
+            .push(Reverse((start, raw.rid, comp, raw.local, period_end)));
         if !raw.gap_shifted {
             self.threshold = Some(start.saturating_sub(self.delta_spread));
         }
@@ -362,6 +385,8 @@ impl Iterator for MasterStream<'_> {
     type Item = Instance;
 
     fn next(&mut self) -> Option<Instance> {
+        // Bounded: each pass pops the heap or consumes one raw occurrence, and
+        // the rules behind them end by their own named bounds (rrule.rs).
         loop {
             if let Some(Reverse((start, rid, ..))) = self.heap.peek() {
                 let ready = self.raw_done || self.threshold.is_some_and(|t| *start <= t);
@@ -439,6 +464,16 @@ impl<'o> Instances<'o> {
     }
 }
 
+/// The instance an override component stands for (its own DTSTART), without
+/// walking the series: for filters and limit-recurrence-set.
+pub(crate) fn override_instance_of(
+    obj: &CalendarObject,
+    zone: &Zone,
+    comp: usize,
+) -> Option<Instance> {
+    override_instance(obj, zone, obj.comps.get(comp)?, comp)
+}
+
 fn override_instance(obj: &CalendarObject, zone: &Zone, c: &Comp, comp: usize) -> Option<Instance> {
     let rid_value = c.recurrence_id?;
     let rid = rid_value.instant(&obj.zones, zone);
@@ -461,6 +496,8 @@ impl Iterator for Instances<'_> {
     type Item = Instance;
 
     fn next(&mut self) -> Option<Instance> {
+        // Bounded: each pass consumes one instance from a stream that ends
+        // (skipped ones lie within LOCAL_SLACK_DAYS of `lower`, or are duplicates).
         loop {
             let from_master = match (
                 self.master.as_mut().and_then(|m| m.peek()),

@@ -40,7 +40,7 @@ pub use alarm::{
     due_alarms, next_check, upcoming_alarms,
 };
 pub use error::{CalendarError, Precondition};
-pub use expand::{BusyKind, BusyPeriod};
+pub use expand::{BusyKind, BusyPeriod, EXPAND_INSTANCES_MAX};
 pub use filter::{Collation, CompFilter, ParamFilter, PropFilter, TextMatch};
 pub use instance::Instance;
 pub use instant::{Duration, Instant};

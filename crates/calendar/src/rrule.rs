@@ -693,6 +693,7 @@ impl<'r> RuleIter<'r> {
     fn next_candidate(&mut self) -> Option<NaiveDateTime> {
         let mut empty_periods: u32 = 0;
         let gap_from = self.last.unwrap_or(self.from.max(self.dtstart));
+        // Bounded by EMPTY_PERIODS_MAX, RULE_GAP_DAYS_MAX and YEAR_MAX.
         loop {
             if let Some(t) = self.buffer.get(self.buffer_pos).copied() {
                 self.buffer_pos += 1;
@@ -741,6 +742,8 @@ impl Iterator for RuleIter<'_> {
             self.last = Some(self.dtstart);
             return Some(self.dtstart);
         }
+        // Bounded: every pass consumes a candidate (next_candidate is bounded)
+        // and COUNT, UNTIL or YEAR_MAX end the rule.
         loop {
             if self.exhausted_by_count() {
                 self.done = true;

@@ -2,20 +2,10 @@
 //! named after the behaviour it pins. DESIGN.md invariants are cited where a
 //! test guards one.
 
+mod common;
+
+use common::{at, obj};
 use tocsin_calendar::*;
-
-fn at(s: &str) -> Instant {
-    Instant::parse_rfc3339(s).unwrap_or_else(|| panic!("bad instant {s}"))
-}
-
-fn obj(body: &str) -> CalendarObject {
-    let text = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n{}END:VCALENDAR\r\n",
-        body.replace('\n', "\r\n")
-    );
-    CalendarObject::parse(&text, &Limits::default())
-        .unwrap_or_else(|e| panic!("parse: {e}\n{text}"))
-}
 
 struct User {
     zone: Zone,
@@ -708,4 +698,78 @@ fn alarm_follows_a_moved_override() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].trigger, at("2026-12-10T07:45:00Z"));
     assert_eq!(due[0].recurrence_id.as_deref(), Some("20261211T100000Z"));
+}
+
+#[test]
+fn alarm_that_cannot_fire_does_not_make_the_walk_run_away() {
+    // Found by fuzzing: an alarm with an unknown ACTION on an endless series
+    // made upcoming_alarms walk a million instances looking for it.
+    let o = obj(
+        "BEGIN:VEVENT\nUID:e\nDTSTART:20000101T100000Z\nRRULE:FREQ=DAILY\nBEGIN:VALARM\nACTION:EMAXL\nTRIGGER:-P1D\nEND:VALARM\nEND:VEVENT\n",
+    );
+    let user = User::utc();
+    let started = std::time::Instant::now();
+    assert!(upcoming_alarms(&o, &user.view(), at("2026-12-01T00:00:00Z"), 5, &policy()).is_empty());
+    assert_eq!(
+        next_check(
+            &o,
+            &[(user.view(), at("2026-12-01T00:00:00Z"))],
+            at("2026-12-01T00:00:00Z"),
+            &policy()
+        ),
+        None
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(100),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn upcoming_over_a_series_declined_forever_is_bounded() {
+    let o = obj(
+        "BEGIN:VEVENT\nUID:e\nDTSTART:20000101T100000Z\nRRULE:FREQ=DAILY\nATTENDEE;PARTSTAT=DECLINED:mailto:alice@example.com\nBEGIN:VALARM\nACTION:DISPLAY\nTRIGGER:-PT5M\nEND:VALARM\nEND:VEVENT\n",
+    );
+    let user = User::utc();
+    assert!(upcoming_alarms(&o, &user.view(), at("2026-12-01T00:00:00Z"), 5, &policy()).is_empty());
+    // A re-check is still scheduled: the series goes on (invariant 4 holds
+    // trivially, nothing is due).
+    let n = next_check(
+        &o,
+        &[(user.view(), at("2026-12-01T00:00:00Z"))],
+        at("2026-12-01T00:00:00Z"),
+        &policy(),
+    );
+    assert!(n.is_none_or(|n| n.is_recheck));
+}
+
+#[test]
+fn flood_guard_spaces_rule_instances_only() {
+    // Found by the differential test: an override moved onto a rule
+    // instance's start (without alarms of its own) must not suppress that
+    // instance's alarm.
+    let body = event(
+        "RRULE:FREQ=HOURLY;COUNT=3\n",
+        "ACTION:DISPLAY\nTRIGGER:-PT5M\n",
+    ) + "BEGIN:VEVENT\nUID:e1\nRECURRENCE-ID:20261204T100000Z\nDTSTART:20261204T110000Z\nDTEND:20261204T113000Z\nEND:VEVENT\n";
+    let o = obj(&body);
+    assert_eq!(
+        next_triggers(&o, &User::utc(), "2026-12-01T00:00:00Z", 5),
+        ["2026-12-04T10:55:00Z", "2026-12-04T11:55:00Z"]
+    );
+}
+
+#[test]
+fn time_part_of_trigger_is_exact_across_dst() {
+    // RFC 5545 §3.3.6: hours are exact; 12 h before 07:00Z is 19:00Z even
+    // though the wall clock jumped in between (see
+    // tests/oracle_defects/trigger_exact_across_dst.ics).
+    let o = obj(
+        "BEGIN:VEVENT\nUID:e\nDTSTART;TZID=Europe/Berlin:20260329T090000\nBEGIN:VALARM\nACTION:DISPLAY\nTRIGGER:-PT12H\nEND:VALARM\nEND:VEVENT\n",
+    );
+    assert_eq!(
+        next_triggers(&o, &User::utc(), "2026-03-01T00:00:00Z", 1),
+        ["2026-03-28T19:00:00Z"]
+    );
 }

@@ -1,19 +1,10 @@
 //! RFC 4791 §9.7 filters and §9.9 time-range, evaluated against expanded
 //! instances with overrides and zones.
 
+mod common;
+
+use common::{at, obj};
 use tocsin_calendar::*;
-
-fn at(s: &str) -> Instant {
-    Instant::parse_rfc3339(s).unwrap_or_else(|| panic!("bad instant {s}"))
-}
-
-fn obj(body: &str) -> CalendarObject {
-    let text = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n{}END:VCALENDAR\r\n",
-        body.replace('\n', "\r\n")
-    );
-    CalendarObject::parse(&text, &Limits::default()).unwrap_or_else(|e| panic!("parse: {e}"))
-}
 
 fn range(s: &str, e: &str) -> TimeRange {
     TimeRange {

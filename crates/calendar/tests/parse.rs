@@ -1,14 +1,12 @@
 //! Parsing and validation: what is accepted, what is rejected and with which
 //! CalDAV precondition (RFC 4791 §4.1, §5.3.2.1).
 
+mod common;
+
 use tocsin_calendar::*;
 
 fn parse(body: &str) -> Result<CalendarObject, CalendarError> {
-    let text = format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:test\r\n{}END:VCALENDAR\r\n",
-        body.replace('\n', "\r\n")
-    );
-    CalendarObject::parse(&text, &Limits::default())
+    CalendarObject::parse(&common::calendar_text(body), &Limits::default())
 }
 
 fn rejected(body: &str) -> Precondition {
