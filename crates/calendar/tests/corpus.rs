@@ -8,19 +8,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tocsin_calendar::*;
 
+/// The corpus is kept in the repository (data, with its licence note in
+/// `tests/corpus/README.md`), so the test never depends on what sits
+/// beside the checkout.
 fn corpus_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // The shared folder sits beside the checkout (../../.. from this crate
-    // in a worktree, or ../shared from the repository root in CI).
-    for candidate in [
-        manifest.join("../../../shared/corpus/recurring-ical-events"),
-        manifest.join("../../shared/corpus/recurring-ical-events"),
-    ] {
-        if candidate.is_dir() {
-            return candidate;
-        }
-    }
-    manifest.join("tests/corpus/recurring-ical-events")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/recurring-ical-events")
 }
 
 fn outcome(text: &str) -> String {
