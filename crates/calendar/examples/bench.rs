@@ -135,6 +135,41 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
+/// Parse alone and next_check alone for one text (median µs each).
+fn split_case(name: &str, text: &str) {
+    let zone = Zone::iana("Europe/Berlin").expect("zone");
+    let mut parse = Vec::with_capacity(RUNS / 4);
+    let mut check = Vec::with_capacity(RUNS / 4);
+    let addresses = vec!["mailto:a@example.com".to_string()];
+    for _ in 0..RUNS / 4 {
+        let t = Clock::now();
+        let obj = CalendarObject::parse(black_box(text), &Limits::default()).expect("parses");
+        parse.push(t.elapsed().as_secs_f64() * 1e6);
+        let view = UserView {
+            user: "a",
+            addresses: &addresses,
+            zone: &zone,
+            alarm_overlay: None,
+            default_alarms: None,
+        };
+        let t = Clock::now();
+        black_box(next_check(
+            &obj,
+            &[(view, now())],
+            now(),
+            &AlarmPolicy::default(),
+        ));
+        check.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    parse.sort_by(|a, b| a.total_cmp(b));
+    check.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "| {name} | {:.1} µs | {:.1} µs |",
+        parse[parse.len() / 2],
+        check[check.len() / 2]
+    );
+}
+
 fn main() {
     println!("| case | median | p99 | target |");
     println!("|---|---|---|---|");
@@ -149,6 +184,13 @@ fn main() {
         DAILY_1990,
         100.0,
     );
+
+    println!();
+    println!("| case | parse (median) | next_check (median) |");
+    println!("|---|---|---|");
+    split_case("single event", SINGLE);
+    split_case("weekly with 10 overrides", &weekly_with_overrides());
+    split_case("daily infinite from 1990", DAILY_1990);
 
     let texts = corpus();
     let t = Clock::now();

@@ -778,6 +778,10 @@ fn supports_alarms(obj: &CalendarObject) -> bool {
 }
 
 /// Alarms with trigger in `(after, until]`, in trigger order.
+///
+/// Examines at most `ALARM_INSTANCES_MAX` (1,000,000) instances from
+/// `after`: far beyond any lateness window (two years of a per-minute series);
+/// past it the earliest alarms are returned.
 pub fn due_alarms(
     obj: &CalendarObject,
     view: &UserView<'_>,
@@ -799,7 +803,9 @@ pub fn due_alarms(
     finish(c.out)
 }
 
-/// The next `count` alarms with trigger `> after`, in trigger order.
+/// The next `count` alarms with trigger `> after`, in trigger order
+/// (for `tocsin alarms explain` and `alarms upcoming`). Looks at most
+/// `UPCOMING_INSTANCES_MAX` (50,000) instances ahead.
 pub fn upcoming_alarms(
     obj: &CalendarObject,
     view: &UserView<'_>,
