@@ -323,3 +323,28 @@ def test_alarms_due_while_the_server_was_down_are_delivered_late_or_skipped_with
             assert "beyond the lateness window" in skipped[0]["last_error"]
         finally:
             server.stop()
+
+
+def test_changing_the_calendars_time_zone_moves_floating_alarms(alarm_server, sinks):
+    hook, _ = sinks
+    principal = caldav.DAVClient(url=alarm_server.url + "/", username="carol", password="carol-pw").principal()
+    calendar = principal.make_calendar(name="Floating", cal_id="floating-" + uuid.uuid4().hex[:6])
+    uid = "fl-" + uuid.uuid4().hex[:8]
+    # Floating 10 minutes after (trigger + 1 h): in UTC its alarm is an hour
+    # away; in a UTC+01:00 zone it rings LEAD_S from now.
+    trigger = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=LEAD_S + 1)
+    local_start = (trigger + timedelta(hours=1, minutes=10)).strftime("%Y%m%dT%H%M%S")
+    floating = (
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{local_start}\r\nDURATION:PT1H\r\n"
+        "SUMMARY:Floating\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:r\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\n"
+    )
+    calendar.save_event(vcalendar(floating))
+    plus_one = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VTIMEZONE\r\nTZID:Africa/Lagos\r\n"
+        "BEGIN:STANDARD\r\nDTSTART:19700101T000000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\nEND:VCALENDAR\r\n"
+    )
+    calendar.set_properties([caldav.elements.cdav.CalendarTimeZone(plus_one)])
+    [delivery] = hook.wait_for(uid, timeout=LEAD_S + 5)
+    assert delivered_at_or_after_trigger(delivery, trigger) < 1.0
+    assert delivery[3]["time_zone"] == "Africa/Lagos"

@@ -141,6 +141,7 @@ pub fn explain(
     let parsed = ParsedObject::parse(text, &Limits::default())?;
     let inputs = AlarmInputs {
         zone,
+        zone_fingerprint: String::new(),
         subjects: vec![AlarmSubject {
             user: "explain".to_owned(),
             addresses: Vec::new(),

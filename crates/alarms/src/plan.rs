@@ -77,6 +77,7 @@ pub fn plan_fire(input: &PlanInput<'_>, config: &AlarmConfig) -> FireAlarms {
     }
     let moved = AlarmInputs {
         zone: input.inputs.zone.clone(),
+        zone_fingerprint: input.inputs.zone_fingerprint.clone(),
         subjects: input
             .inputs
             .subjects

@@ -169,3 +169,63 @@ fn user_commands_without_a_server_say_so() {
     let stderr = one_line_error(&output);
     assert!(stderr.contains("tocsin serve"), "{stderr}");
 }
+
+#[test]
+fn alarms_explain_prints_the_next_alarms_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weekly.ics");
+    std::fs::write(
+        &file,
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20260101T000000Z\r\n\
+         DTSTART;TZID=Europe/Berlin:20261207T090000\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY\r\n\
+         BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .unwrap();
+    let output = tocsin()
+        .args([
+            "alarms",
+            "explain",
+            "--now",
+            "2026-12-04T12:00:00Z",
+            "--count",
+            "2",
+            "--json",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // 09:00 Berlin is 08:00Z in winter; the alarm is 15 minutes before.
+    assert_eq!(json["next_check"], "2026-12-07T07:45:00Z");
+    let alarms = json["alarms"].as_array().unwrap();
+    assert_eq!(alarms.len(), 2);
+    assert_eq!(alarms[0]["trigger"], "2026-12-07T07:45:00Z");
+    assert_eq!(alarms[0]["recurrence_id"], "20261207T080000Z");
+    assert_eq!(alarms[1]["trigger"], "2026-12-14T07:45:00Z");
+    assert_eq!(alarms[0]["uid"], "w");
+    assert_eq!(alarms[0]["action"], "DISPLAY");
+    assert!(
+        alarms[0]["alarm_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+}
+
+#[test]
+fn alarms_explain_names_an_invalid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.ics");
+    std::fs::write(&file, "not a calendar").unwrap();
+    let output = tocsin()
+        .args(["alarms", "explain"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = one_line_error(&output);
+    assert!(stderr.contains("bad.ics"), "{stderr}");
+}

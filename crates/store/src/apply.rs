@@ -21,7 +21,9 @@ use crate::command::{
     AlarmSettings, Command, CreateCalendar, CreateUser, DeliveryResult, FireAlarms, Outcome,
     Precondition, PutObject, RecordDelivery, Rejection,
 };
+use crate::command::{ObjectReplan, zone_fingerprint};
 use crate::model::{CalendarId, PropName};
+use crate::planning::calendar_timezone_prop;
 
 type ApplyResult = Result<Outcome, StoreError>;
 
@@ -49,8 +51,9 @@ pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) 
             id,
             set,
             remove,
+            replan,
             at,
-        } => patch_calendar(tx, rev, id, set, remove, *at),
+        } => patch_calendar(tx, rev, id, set, remove, replan, *at),
         Command::DeleteCalendar { id, at } => delete_calendar(tx, rev, id, *at),
         Command::PutObject(put) => put_object(tx, rev, put),
         Command::DeleteObject {
@@ -234,16 +237,28 @@ fn touch_calendar(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn patch_calendar(
     tx: &Transaction,
     rev: i64,
     id: &CalendarId,
     set: &[(PropName, String)],
     remove: &[PropName],
+    replan: &[ObjectReplan],
     at: Instant,
 ) -> ApplyResult {
     if calendar_owner(tx, id)?.is_none() {
         return rejected(Rejection::NotFound);
+    }
+    let zone = calendar_timezone_prop();
+    let zone_changes = set.iter().any(|(n, _)| *n == zone) || remove.contains(&zone);
+    if zone_changes {
+        if !replan_covers_calendar(tx, id, replan)? {
+            return rejected(Rejection::Stale);
+        }
+        for object in replan {
+            write_index_row(tx, &object.object_id.0, object.next_check)?;
+        }
     }
     for (name, value) in set {
         set_prop(tx, id, name, value)?;
@@ -256,6 +271,49 @@ fn patch_calendar(
     }
     touch_calendar(tx, id, rev, at)?;
     Ok(applied(rev, false))
+}
+
+/// Whether `replan` holds every object of the calendar, each at its
+/// current ETag: only then was every index row computed in the new zone.
+fn replan_covers_calendar(
+    tx: &Transaction,
+    id: &CalendarId,
+    replan: &[ObjectReplan],
+) -> Result<bool, StoreError> {
+    let count: i64 = tx.query_row(
+        "SELECT count(*) FROM objects WHERE calendar_id = ?1",
+        [&id.0],
+        |r| r.get(0),
+    )?;
+    if count as usize != replan.len() {
+        return Ok(false);
+    }
+    for object in replan {
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT etag FROM objects WHERE id = ?1 AND calendar_id = ?2",
+                params![object.object_id.0, id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if current.as_deref() != Some(object.etag.as_str()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The fingerprint of a calendar's current time zone.
+fn current_zone_fingerprint(tx: &Transaction, id: &CalendarId) -> Result<String, StoreError> {
+    let zone = calendar_timezone_prop();
+    let text: Option<String> = tx
+        .query_row(
+            "SELECT value FROM calendar_props WHERE calendar_id = ?1 AND namespace = ?2 AND name = ?3",
+            params![id.0, zone.namespace, zone.name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(zone_fingerprint(text.as_deref()))
 }
 
 fn delete_calendar(tx: &Transaction, rev: i64, id: &CalendarId, at: Instant) -> ApplyResult {
@@ -348,6 +406,9 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
     let existing = existing_object(tx, &put.calendar_id, &put.href)?;
     if !precondition_holds(&put.precondition, existing.as_ref()) {
         return rejected(Rejection::PreconditionFailed);
+    }
+    if current_zone_fingerprint(tx, &put.calendar_id)? != put.zone_fingerprint {
+        return rejected(Rejection::Stale);
     }
     let uid_holder: Option<String> = tx
         .query_row(

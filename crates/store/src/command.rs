@@ -18,6 +18,16 @@ use crate::model::{CalendarId, ObjectId, PropName, TimeBounds};
 /// The version of the command encoding this build writes and understands.
 pub const COMMAND_FORMAT: u16 = 1;
 
+/// Identifies a calendar time zone value (the calendar-timezone property
+/// text, or none): what a planned `next_check` depends on.
+pub fn zone_fingerprint(timezone: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    match timezone {
+        None => String::new(),
+        Some(text) => hex::encode(&Sha256::digest(text.as_bytes())[..16]),
+    }
+}
+
 /// Commands one log entry may carry: a revision gives each its own
 /// position below the entry's log index (see [`revision_of`]).
 pub const ENVELOPE_COMMANDS_MAX: usize = 1 << REVISION_POSITION_BITS;
@@ -110,6 +120,12 @@ pub enum Command {
         set: Vec<(PropName, String)>,
         /// Properties to remove.
         remove: Vec<PropName>,
+        /// When the calendar's time zone changes: every object's index row
+        /// re-planned in the new zone (floating and all-day times move).
+        /// It must cover every object in the calendar, each at the ETag it
+        /// was planned from, or the command changes nothing (plan again).
+        #[serde(default)]
+        replan: Vec<ObjectReplan>,
         /// When the leader planned it.
         at: Instant,
     },
@@ -296,6 +312,17 @@ pub struct AlarmSettings {
     pub webhook_secret: Option<String>,
 }
 
+/// An object's index row planned again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectReplan {
+    /// The object.
+    pub object_id: ObjectId,
+    /// The ETag the plan was computed from.
+    pub etag: String,
+    /// Its new `next_check`.
+    pub next_check: Option<Instant>,
+}
+
 /// What a client must find for a write to go ahead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -334,6 +361,11 @@ pub struct PutObject {
     /// The object's alarm-index row, computed by the leader from the object
     /// itself (invariant 4). `None`: no alarm can fire again.
     pub next_check: Option<Instant>,
+    /// [`zone_fingerprint`] of the calendar time zone `next_check` was
+    /// computed in; if the zone changed since, the command changes nothing
+    /// (plan again), so no index row is ever computed in a stale zone.
+    #[serde(default)]
+    pub zone_fingerprint: String,
     /// When the leader planned it; also a new object's first watermark.
     pub at: Instant,
 }

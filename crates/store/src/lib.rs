@@ -42,8 +42,8 @@ use rusqlite::{Connection, OptionalExtension};
 pub use alarm_queries::{DueObject, OutboxEntry};
 pub use command::{
     AlarmSettings, COMMAND_FORMAT, Command, CreateCalendar, CreateUser, DeliveryResult,
-    ENVELOPE_COMMANDS_MAX, Envelope, FireAlarms, NewDelivery, Outcome, Precondition, PutObject,
-    RecordDelivery, Rejection, WatermarkAdvance, revision_of,
+    ENVELOPE_COMMANDS_MAX, Envelope, FireAlarms, NewDelivery, ObjectReplan, Outcome, Precondition,
+    PutObject, RecordDelivery, Rejection, WatermarkAdvance, revision_of, zone_fingerprint,
 };
 pub use error::StoreError;
 pub use model::{

@@ -43,6 +43,10 @@ pub struct AlarmSubject {
 pub struct AlarmInputs {
     /// The calendar's zone for floating and all-day times.
     pub zone: Zone,
+    /// Identifies the zone value `zone` came from (see
+    /// [`crate::zone_fingerprint`]); a write planned with it is refused
+    /// if the calendar's zone changed meanwhile.
+    pub zone_fingerprint: String,
     /// The users, owner first.
     pub subjects: Vec<AlarmSubject>,
 }
@@ -98,7 +102,9 @@ impl Query<'_> {
         let Some(calendar) = self.calendar(calendar_id)? else {
             return Ok(None);
         };
+        let zone_text = self.calendar_prop(calendar_id, &calendar_timezone_prop())?;
         let zone = calendar_zone(self, calendar_id)?;
+        let zone_fingerprint = crate::zone_fingerprint(zone_text.as_deref());
         let mut subjects = vec![self.alarm_subject(&calendar.owner, object_id)?];
         if let Some(object_id) = object_id {
             for user in self.per_user_data_users(object_id)? {
@@ -107,7 +113,11 @@ impl Query<'_> {
                 }
             }
         }
-        Ok(Some(AlarmInputs { zone, subjects }))
+        Ok(Some(AlarmInputs {
+            zone,
+            zone_fingerprint,
+            subjects,
+        }))
     }
 
     fn alarm_subject(

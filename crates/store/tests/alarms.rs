@@ -79,6 +79,7 @@ fn put(etag: &str, next_check: Option<i64>, now: i64) -> Command {
         bounds: TimeBounds::default(),
         precondition: Precondition::None,
         next_check: next_check.map(at),
+        zone_fingerprint: String::new(),
         at: at(now),
     }))
 }
@@ -317,4 +318,65 @@ fn the_earliest_due_object_is_found_from_the_index() {
     );
     f.apply(put("e3", None, 3_000));
     assert_eq!(reader.read(|q| q.next_due()).unwrap(), None);
+}
+
+fn tz_prop() -> tocsin_store::PropName {
+    tocsin_store::calendar_timezone_prop()
+}
+
+#[test]
+fn a_write_planned_in_a_zone_that_changed_since_changes_nothing() {
+    let mut f = Fixture::new();
+    f.apply(Command::PatchCalendar {
+        id: CalendarId("cal".into()),
+        set: vec![(tz_prop(), "BEGIN:VCALENDAR…".into())],
+        remove: vec![],
+        replan: vec![tocsin_store::ObjectReplan {
+            object_id: ObjectId("obj".into()),
+            etag: "e1".into(),
+            next_check: Some(at(4_000)),
+        }],
+        at: at(2_000),
+    });
+    // Planned before the zone changed: the empty fingerprint of "no zone".
+    assert_eq!(
+        f.apply(put("e9", Some(1), 3_000)),
+        Outcome::Rejected(Rejection::Stale)
+    );
+}
+
+#[test]
+fn a_zone_change_replans_every_object_or_nothing() {
+    let mut f = Fixture::new();
+    let patch = |replan: Vec<tocsin_store::ObjectReplan>| Command::PatchCalendar {
+        id: CalendarId("cal".into()),
+        set: vec![(tz_prop(), "BEGIN:VCALENDAR…".into())],
+        remove: vec![],
+        replan,
+        at: at(2_000),
+    };
+    assert_eq!(f.apply(patch(vec![])), Outcome::Rejected(Rejection::Stale));
+    let stale = tocsin_store::ObjectReplan {
+        object_id: ObjectId("obj".into()),
+        etag: "old".into(),
+        next_check: Some(at(4_000)),
+    };
+    assert_eq!(
+        f.apply(patch(vec![stale])),
+        Outcome::Rejected(Rejection::Stale)
+    );
+    let current = tocsin_store::ObjectReplan {
+        object_id: ObjectId("obj".into()),
+        etag: "e1".into(),
+        next_check: Some(at(4_000)),
+    };
+    assert!(matches!(
+        f.apply(patch(vec![current])),
+        Outcome::Applied { .. }
+    ));
+    let id = ObjectId("obj".into());
+    assert_eq!(
+        f.store.reader().read(|q| q.next_check(&id)).unwrap(),
+        Some(at(4_000))
+    );
 }

@@ -85,6 +85,7 @@ fn put(
         bounds: TimeBounds::default(),
         precondition,
         next_check: next_check.map(at),
+        zone_fingerprint: String::new(),
         at: at(now),
     }))
 }

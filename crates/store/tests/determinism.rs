@@ -64,6 +64,7 @@ fn command() -> impl Strategy<Value = Command> {
                         Precondition::None
                     },
                     next_check: next.map(Instant::from_millis),
+                    zone_fingerprint: String::new(),
                     at,
                 }
             ))),

@@ -11,7 +11,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use tocsin_calendar::Zone;
-use tocsin_store::{Command, Outcome, PropName};
+use tocsin_store::{Command, ObjectReplan, Outcome, PropName, Rejection, calendar_timezone_prop};
 
 use super::load_calendar;
 use super::propfind::multistatus_response;
@@ -130,18 +130,82 @@ pub(crate) async fn proppatch(
         );
         return Ok(multistatus_response(ms.finish()));
     }
-    let command = Command::PatchCalendar {
-        id: calendar.id,
-        set: sets,
-        remove: removes,
-        at: ctx.state.now(),
-    };
-    match ctx.state.cluster().propose(command).await? {
+    let zone_changes = sets.iter().any(|(n, _)| *n == calendar_timezone_prop())
+        || removes.contains(&calendar_timezone_prop());
+    let mut outcome = Outcome::Rejected(Rejection::Stale);
+    for _ in 0..PLAN_ATTEMPTS_MAX {
+        let replan = if zone_changes {
+            replan_in_new_zone(ctx, &calendar, &sets)?
+        } else {
+            Vec::new()
+        };
+        let command = Command::PatchCalendar {
+            id: calendar.id.clone(),
+            set: sets.clone(),
+            remove: removes.clone(),
+            replan,
+            at: ctx.state.now(),
+        };
+        outcome = ctx.state.cluster().propose(command).await?;
+        if outcome != Outcome::Rejected(Rejection::Stale) {
+            break;
+        }
+    }
+    match outcome {
         Outcome::Applied { .. } => {
             let props: Vec<Prop> = all.into_iter().map(Prop::empty).collect();
             ms.propstat_response(&target.href(), &[PropStat { status: 200, props }]);
             Ok(multistatus_response(ms.finish()))
         }
+        Outcome::Rejected(Rejection::Stale) => Err(DavError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the calendar kept changing while its time zone was being changed; try again",
+        )),
         Outcome::Rejected(_) => Err(DavError::not_found()),
     }
+}
+
+/// How often a zone change is planned again when objects changed meanwhile.
+const PLAN_ATTEMPTS_MAX: usize = 3;
+
+/// Every object's `next_check` in the calendar's new zone: floating and
+/// all-day times move with the zone, so their alarms do (invariant 4).
+fn replan_in_new_zone(
+    ctx: &Ctx,
+    calendar: &tocsin_store::Calendar,
+    sets: &[(PropName, String)],
+) -> DavResult<Vec<ObjectReplan>> {
+    let new_zone = match sets.iter().find(|(n, _)| *n == calendar_timezone_prop()) {
+        Some((_, text)) if !text.trim().is_empty() => Zone::from_calendar_timezone(text)?,
+        _ => Zone::utc(),
+    };
+    let now = ctx.state.now();
+    let policy = ctx.state.config().alarm_policy;
+    let limits = tocsin_calendar::Limits {
+        object_bytes_max: usize::MAX,
+        components_max: usize::MAX,
+        properties_max: usize::MAX,
+    };
+    let replan = ctx.state.reader().read(|q| {
+        let mut replan = Vec::new();
+        for object in q.objects(&calendar.id)? {
+            let next_check = match (
+                tocsin_calendar::CalendarObject::parse(&object.ical, &limits),
+                q.alarm_inputs(&calendar.id, Some(&object.id))?,
+            ) {
+                (Ok(parsed), Some(mut inputs)) => {
+                    inputs.zone = new_zone.clone();
+                    inputs.next_check(&parsed, now, &policy).map(|n| n.at)
+                }
+                _ => None,
+            };
+            replan.push(ObjectReplan {
+                object_id: object.id,
+                etag: object.etag,
+                next_check,
+            });
+        }
+        Ok(replan)
+    })?;
+    Ok(replan)
 }

@@ -75,29 +75,16 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: &DavRequest) -> DavR
             ),
         ));
     }
-    let now = ctx.state.now();
-    let policy = ctx.state.config().alarm_policy;
-    let next_check = ctx.state.reader().read(|q| {
-        let existing = q.object(&calendar.id, &name)?;
-        let inputs = q.alarm_inputs(&calendar.id, existing.as_ref().map(|o| &o.id))?;
-        Ok(inputs.and_then(|i| i.next_check(&parsed, now, &policy)))
-    })?;
-    let (start, end) = parsed.time_bounds();
     let etag = etag_of(text);
-    let command = Command::PutObject(Box::new(PutObject {
-        calendar_id: calendar.id,
-        href: name,
-        new_object_id: ObjectId(new_id()),
-        uid: parsed.uid().to_owned(),
-        kind: kind.to_owned(),
-        ical: text.to_owned(),
-        etag: etag.clone(),
-        bounds: TimeBounds { start, end },
-        precondition,
-        next_check: next_check.map(|n| n.at),
-        at: now,
-    }));
-    match ctx.state.cluster().propose(command).await? {
+    let mut outcome = Outcome::Rejected(Rejection::Stale);
+    for _ in 0..PLAN_ATTEMPTS_MAX {
+        let command = plan(ctx, &calendar, &name, &parsed, text, &etag, &precondition)?;
+        outcome = ctx.state.cluster().propose(command).await?;
+        if outcome != Outcome::Rejected(Rejection::Stale) {
+            break;
+        }
+    }
+    match outcome {
         Outcome::Applied { created, .. } => {
             let status = if created {
                 StatusCode::CREATED
@@ -123,10 +110,57 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: &DavRequest) -> DavR
             StatusCode::CONFLICT,
             "the calendar was deleted",
         )),
+        Outcome::Rejected(Rejection::Stale) => Err(DavError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the calendar's time zone kept changing during this write; try again",
+        )),
         Outcome::Rejected(other) => Err(DavError::internal(format!(
             "unexpected rejection {other:?}"
         ))),
     }
+}
+
+/// How often a write is planned again when the calendar's zone changed
+/// between planning and commit.
+const PLAN_ATTEMPTS_MAX: usize = 3;
+
+/// Plans the command: the object as received, its ETag and bounds, and its
+/// next alarm check computed from the object itself over every user, in
+/// the calendar's zone as it is now (invariants 2–4).
+fn plan(
+    ctx: &Ctx,
+    calendar: &tocsin_store::Calendar,
+    name: &str,
+    parsed: &ParsedObject,
+    text: &str,
+    etag: &str,
+    precondition: &Precondition,
+) -> DavResult<Command> {
+    let now = ctx.state.now();
+    let policy = ctx.state.config().alarm_policy;
+    let (next_check, zone_fingerprint) = ctx.state.reader().read(|q| {
+        let existing = q.object(&calendar.id, name)?;
+        let inputs = q.alarm_inputs(&calendar.id, existing.as_ref().map(|o| &o.id))?;
+        Ok(match inputs {
+            Some(i) => (i.next_check(parsed, now, &policy), i.zone_fingerprint),
+            None => (None, String::new()),
+        })
+    })?;
+    let (start, end) = parsed.time_bounds();
+    Ok(Command::PutObject(Box::new(PutObject {
+        calendar_id: calendar.id.clone(),
+        href: name.to_owned(),
+        new_object_id: ObjectId(new_id()),
+        uid: parsed.uid().to_owned(),
+        kind: parsed.kind().name().to_owned(),
+        ical: text.to_owned(),
+        etag: etag.to_owned(),
+        bounds: TimeBounds { start, end },
+        precondition: precondition.clone(),
+        next_check: next_check.map(|n| n.at),
+        zone_fingerprint,
+        at: now,
+    })))
 }
 
 /// The strong ETag of a text: 128 bits of its SHA-256, so equal texts
