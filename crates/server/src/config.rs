@@ -39,12 +39,32 @@ pub struct Config {
     /// Bearer token for the admin API; generated and kept in
     /// `<data>/admin.json` when unset.
     pub admin_token: Option<String>,
+    /// HTTPS: certificate and key (PEM). Without them Tocsin serves plain
+    /// HTTP, for loopback or behind a reverse proxy.
+    pub tls: TlsConfig,
     /// Bounds on what clients may send.
     pub limits: LimitsConfig,
     /// How alarms fire and reach people.
     pub alarms: AlarmsConfig,
     /// Consensus settings.
     pub raft: RaftConfig,
+}
+
+/// HTTPS settings.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM.
+    pub cert: Option<PathBuf>,
+    /// The private key, PEM.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Both files, when HTTPS is on.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        self.cert.as_deref().zip(self.key.as_deref())
+    }
 }
 
 /// How alarms fire and reach people.
@@ -156,6 +176,7 @@ impl Default for Config {
             public_url: None,
             log_format: LogFormat::Text,
             admin_token: None,
+            tls: TlsConfig::default(),
             limits: LimitsConfig::default(),
             alarms: AlarmsConfig::default(),
             raft: RaftConfig::default(),
@@ -244,6 +265,10 @@ impl Config {
             raft.snapshot_after_entries > 0,
             "raft.snapshot_after_entries must be positive"
         );
+        anyhow::ensure!(
+            self.tls.cert.is_some() == self.tls.key.is_some(),
+            "tls.cert and tls.key go together: give both or neither"
+        );
         let alarms = &self.alarms;
         anyhow::ensure!(
             alarms.delivery_attempts_max > 0,
@@ -280,9 +305,14 @@ impl Config {
 
     /// The base URL clients should use.
     pub fn client_url(&self) -> String {
+        let scheme = if self.tls.files().is_some() {
+            "https"
+        } else {
+            "http"
+        };
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.listen),
+            None => format!("{scheme}://{}", self.listen),
         }
     }
 }

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum_server::tls_rustls::RustlsConfig;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tocsin_calendar::Limits;
@@ -45,6 +46,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = listener.local_addr().context("listening address")?;
     let mut config = config;
     config.listen = listen;
+    let tls = match config.tls.files() {
+        Some((cert, key)) => Some(RustlsConfig::from_pem_file(cert, key).await.with_context(
+            || {
+                format!(
+                    "cannot load the TLS certificate {} and key {}",
+                    cert.display(),
+                    key.display()
+                )
+            },
+        )?),
+        None => None,
+    };
 
     let metrics = ClusterMetrics::default();
     let cluster = Cluster::start(cluster_config(&config), metrics.clone())
@@ -67,15 +80,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let app = app(cluster.clone(), Arc::new(registry), token, &config);
 
     print_banner(&config);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("HTTP server failed")?;
+    serve_http(listener, app, tls).await?;
     tracing::info!("shutting down");
     alarms.stop().await;
     cluster.shutdown().await;
     Ok(())
 }
+
+/// Serves until SIGINT/SIGTERM: plain HTTP, or HTTPS with rustls.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<RustlsConfig>,
+) -> anyhow::Result<()> {
+    let Some(tls) = tls else {
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server failed");
+    };
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopping.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let listener = listener.into_std().context("listening socket")?;
+    axum_server::from_tcp_rustls(listener, tls)
+        .context("HTTPS listener")?
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+        .context("HTTPS server failed")
+}
+
+/// How long open connections get to finish at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn cluster_config(config: &Config) -> ClusterConfig {
     let node = NodeInfo {
