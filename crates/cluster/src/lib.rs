@@ -26,6 +26,7 @@ mod log_store;
 mod metrics;
 mod network;
 mod proposer;
+pub mod routing;
 mod state_machine;
 mod types;
 
@@ -155,6 +156,7 @@ pub struct Cluster {
     leadership: watch::Receiver<bool>,
     applied: watch::Receiver<u64>,
     proposals: tokio::sync::mpsc::Sender<proposer::Proposal>,
+    http: reqwest::Client,
 }
 
 impl Cluster {
@@ -208,6 +210,7 @@ impl Cluster {
         let (leadership, applied) = watch_raft(&raft, &metrics);
         let proposals = proposer::start(raft.clone());
         Ok(Cluster {
+            http: reqwest::Client::new(),
             proposals,
             applied,
             raft,
@@ -220,6 +223,11 @@ impl Cluster {
 
     /// Commits `command` and returns its outcome once applied here.
     /// Concurrent proposals are committed together (group commit).
+    ///
+    /// A leader that cannot reach a quorum (cut off from its peers) cannot
+    /// commit; after [`PROPOSE_TIMEOUT`] the caller gets `Unavailable`. The
+    /// command may still commit later if the leader regains its quorum, so
+    /// such an answer means "unknown", never "not done".
     pub async fn propose(&self, command: Command) -> Result<Outcome, ProposeError> {
         let started = StdInstant::now();
         let (reply, answer) = tokio::sync::oneshot::channel();
@@ -227,15 +235,120 @@ impl Cluster {
             .send(proposer::Proposal { command, reply })
             .await
             .map_err(|_| ProposeError::Unavailable("the node is shutting down".into()))?;
-        let result = answer.await.unwrap_or_else(|_| {
-            Err(ProposeError::Unavailable(
-                "the node is shutting down".into(),
-            ))
-        });
+        let result = match tokio::time::timeout(PROPOSE_TIMEOUT, answer).await {
+            Ok(answer) => answer.unwrap_or_else(|_| {
+                Err(ProposeError::Unavailable("the node is shutting down".into()))
+            }),
+            Err(_) => Err(ProposeError::Unavailable(format!(
+                "not committed within {} s (no quorum reachable?)",
+                PROPOSE_TIMEOUT.as_secs()
+            ))),
+        };
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
         result
+    }
+
+    /// The leader this node knows of, with its addresses.
+    pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let id = metrics.current_leader?;
+        let node = metrics.membership_config.membership().get_node(&id)?.clone();
+        Some((id, node))
+    }
+
+    /// Whether this node is the leader right now.
+    pub fn is_leader(&self) -> bool {
+        *self.leadership.borrow()
+    }
+
+    /// The members (voters and learners) with their addresses.
+    pub fn members(&self) -> BTreeMap<NodeId, NodeInfo> {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, node)| (*id, node.clone()))
+            .collect()
+    }
+
+    /// Whether the cluster has more than one voter (reads then need a
+    /// barrier; a cluster of one is always up to date).
+    pub fn has_peers(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        metrics.membership_config.membership().voter_ids().count() > 1
+    }
+
+    /// Waits until this node has applied everything the leader had
+    /// committed when asked: a read after it sees every write any client
+    /// saw acknowledged before the call. On the leader this confirms
+    /// leadership with a quorum first (a leader cut off from its peers
+    /// must not answer reads from an old state).
+    pub async fn read_barrier(&self) -> Result<(), ProposeError> {
+        let index = if self.is_leader() {
+            self.linearizable_index().await?
+        } else {
+            let (_, leader) = self
+                .leader()
+                .ok_or_else(|| ProposeError::Unavailable("no leader known".into()))?;
+            network::read_index_of(&leader, &cluster_token(&self.config.secret)).await?
+        };
+        let mut applied = self.applied.clone();
+        let caught_up =
+            tokio::time::timeout(READ_BARRIER_TIMEOUT, applied.wait_for(|a| *a >= index)).await;
+        match caught_up {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(ProposeError::Unavailable(format!(
+                "this node did not catch up to log index {index} within {} s",
+                READ_BARRIER_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// The leader's committed index, confirmed with a quorum.
+    pub(crate) async fn linearizable_index(&self) -> Result<u64, ProposeError> {
+        match tokio::time::timeout(READ_BARRIER_TIMEOUT, self.raft.ensure_linearizable()).await {
+            Ok(Ok(log_id)) => Ok(log_id.map_or(0, |l| l.index)),
+            Ok(Err(e)) => Err(ProposeError::Unavailable(e.to_string())),
+            Err(_) => Err(ProposeError::Unavailable(
+                "leadership not confirmed by a quorum in time".into(),
+            )),
+        }
+    }
+
+    /// The HTTP client for requests to other nodes (connections reused).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Starts a cluster on a node that has none yet (`tocsin cluster init`).
+    pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), ProposeError> {
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| ProposeError::Unavailable(e.to_string()))
+    }
+
+    /// Adds a node: first as a learner that catches up (by snapshot if it
+    /// is far behind or empty), then as a voter.
+    pub async fn add_node(&self, id: NodeId, node: NodeInfo) -> Result<(), ProposeError> {
+        membership_result(self.raft.add_learner(id, node, true).await)?;
+        membership_result(
+            self.raft
+                .change_membership(openraft::ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .await,
+        )
+    }
+
+    /// Removes a node from the cluster.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), ProposeError> {
+        membership_result(
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .await,
+        )
     }
 
     /// Reads of the state as applied on this node.
@@ -263,7 +376,23 @@ impl Cluster {
 
     /// The routes peers call (raft RPCs), to be served on the raft address.
     pub fn peer_routes(&self) -> axum::Router {
-        network::raft_routes(self.raft.clone(), &cluster_token(&self.config.secret))
+        network::raft_routes(self.clone(), self.raft.clone(), &cluster_token(&self.config.secret))
+    }
+
+    /// Every member's status, asked of each (a member that does not answer
+    /// is listed with its error).
+    pub async fn cluster_status(&self) -> Vec<(NodeId, NodeInfo, Result<NodeStatus, String>)> {
+        let token = cluster_token(&self.config.secret);
+        let mut statuses = Vec::new();
+        for (id, node) in self.members() {
+            let status = if id == self.config.node_id {
+                Ok(self.status().await)
+            } else {
+                network::status_of(&node, &token).await
+            };
+            statuses.push((id, node, status));
+        }
+        statuses
     }
 
     /// Role, term and log positions of this node.
@@ -313,6 +442,23 @@ impl Cluster {
             .snapshot()
             .await
             .map_err(|e| ProposeError::Unavailable(e.to_string()))
+    }
+}
+
+/// Longest wait for a proposal to commit.
+pub const PROPOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest wait for a read barrier (leader confirmation, catching up).
+pub const READ_BARRIER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn membership_result<T>(
+    result: Result<T, RaftError<NodeId, openraft::error::ClientWriteError<NodeId, NodeInfo>>>,
+) -> Result<(), ProposeError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader {
+            leader: f.leader_id.zip(f.leader_node),
+        }),
+        Err(e) => Err(ProposeError::Unavailable(e.to_string())),
     }
 }
 
@@ -369,6 +515,16 @@ fn watch_raft(
             let last = snapshot.last_log_index.unwrap_or(0);
             let purged = snapshot.purged.map_or(0, |p| p.index);
             metrics.log_entries.set(last.saturating_sub(purged) as i64);
+            metrics.replication_lag.clear();
+            if let Some(replication) = &snapshot.replication {
+                for (node, matched) in replication {
+                    let behind = last.saturating_sub(matched.map_or(0, |m| m.index));
+                    metrics
+                        .replication_lag
+                        .get_or_create(&vec![("node".to_owned(), node.to_string())])
+                        .set(behind as i64);
+                }
+            }
             tx.send_if_modified(|current| {
                 let changed = *current != leading;
                 *current = leading;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -39,6 +40,8 @@ pub struct ClusterMetrics {
     pub is_leader: Gauge,
     /// The last log index applied to the state machine.
     pub applied_index: Gauge,
+    /// On the leader: entries each follower is behind the leader's log.
+    pub replication_lag: Family<Vec<(String, String)>, Gauge>,
 }
 
 impl Default for ClusterMetrics {
@@ -54,6 +57,7 @@ impl Default for ClusterMetrics {
             term: Gauge::default(),
             is_leader: Gauge::default(),
             applied_index: Gauge::default(),
+            replication_lag: Family::default(),
         }
     }
 }

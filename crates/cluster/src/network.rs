@@ -158,19 +158,85 @@ impl RaftNetwork<TypeConfig> for Network {
 #[derive(Clone)]
 struct RaftState {
     raft: Raft,
+    cluster: crate::Cluster,
     token: Arc<str>,
 }
 
 /// The routes a node serves to its peers, under `/raft/`.
-pub fn raft_routes(raft: Raft, token: &str) -> Router {
+pub(crate) fn raft_routes(cluster: crate::Cluster, raft: Raft, token: &str) -> Router {
     Router::new()
         .route("/raft/append", post(append))
         .route("/raft/vote", post(vote))
         .route("/raft/snapshot", post(snapshot))
+        .route("/raft/read-index", post(read_index))
+        .route("/raft/status", axum::routing::get(status))
         .with_state(RaftState {
             raft,
+            cluster,
             token: token.into(),
         })
+}
+
+/// The leader's committed index, confirmed by a quorum, for a follower's
+/// read barrier.
+async fn read_index(State(state): State<RaftState>, headers: HeaderMap) -> Response {
+    if !authorised(&state, &headers) {
+        return refused();
+    }
+    if !state.cluster.is_leader() {
+        return (StatusCode::MISDIRECTED_REQUEST, "not the leader\n").into_response();
+    }
+    match state.cluster.linearizable_index().await {
+        Ok(index) => Json(index).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// This node's status, for `tocsin cluster status` on another node.
+async fn status(State(state): State<RaftState>, headers: HeaderMap) -> Response {
+    if !authorised(&state, &headers) {
+        return refused();
+    }
+    Json(state.cluster.status().await).into_response()
+}
+
+/// Longest wait for a peer's read index or status.
+const PEER_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn peer_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(PEER_QUERY_TIMEOUT)
+        .build()
+        .unwrap_or_default()
+}
+
+/// Asks the leader for its read index.
+pub(crate) async fn read_index_of(leader: &NodeInfo, token: &str) -> Result<u64, crate::ProposeError> {
+    let unavailable = |e: &dyn std::fmt::Display| crate::ProposeError::Unavailable(format!("read index from the leader: {e}"));
+    let response = peer_client()
+        .post(format!("http://{}/raft/read-index", leader.raft_addr))
+        .header(CLUSTER_TOKEN_HEADER, token)
+        .send()
+        .await
+        .map_err(|e| unavailable(&e))?;
+    if !response.status().is_success() {
+        return Err(unavailable(&response.status()));
+    }
+    response.json::<u64>().await.map_err(|e| unavailable(&e))
+}
+
+/// A peer's status.
+pub(crate) async fn status_of(node: &NodeInfo, token: &str) -> Result<crate::NodeStatus, String> {
+    let response = peer_client()
+        .get(format!("http://{}/raft/status", node.raft_addr))
+        .header(CLUSTER_TOKEN_HEADER, token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("answered {}", response.status()));
+    }
+    response.json().await.map_err(|e| e.to_string())
 }
 
 fn authorised(state: &RaftState, headers: &HeaderMap) -> bool {

@@ -42,6 +42,10 @@ pub fn routes(state: AdminState) -> Router {
         .route("/admin/users/{name}/alarms", put(set_alarm_settings))
         .route("/admin/alarms/upcoming", get(upcoming))
         .route("/admin/alarms/log", get(delivery_log))
+        .route("/admin/cluster/init", axum::routing::post(cluster_init))
+        .route("/admin/cluster/nodes", axum::routing::post(cluster_add_node))
+        .route("/admin/cluster/nodes/{id}", axum::routing::delete(cluster_remove_node))
+        .route("/admin/cluster/status", get(cluster_status))
         .with_state(state)
 }
 
@@ -102,6 +106,28 @@ pub struct AlarmQuery {
 const ALARM_VIEW_ENTRIES_MAX: usize = 1000;
 /// Channels a user may choose.
 const CHANNELS: [&str; 3] = ["log", "webhook", "email"];
+
+/// A cluster member, as the admin API names it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Node id.
+    pub id: u64,
+    /// Where peers reach it.
+    pub raft_addr: String,
+    /// Its client URL.
+    pub api_url: String,
+}
+
+/// One row of `GET /admin/cluster/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MemberStatusView {
+    /// The member.
+    pub member: MemberView,
+    /// Its own account of itself, or why it did not answer.
+    pub status: Result<NodeStatus, String>,
+    /// Entries behind the leader's last log entry (from the leader's view).
+    pub lag: Option<u64>,
+}
 
 /// `GET /admin/status`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -463,6 +489,75 @@ async fn delivery_log(
         Ok(entries) => Json(entries).into_response(),
         Err(e) => store_error(e),
     }
+}
+
+fn member_info(member: &MemberView) -> tocsin_cluster::NodeInfo {
+    tocsin_cluster::NodeInfo {
+        raft_addr: member.raft_addr.clone(),
+        api_url: member.api_url.clone(),
+    }
+}
+
+async fn cluster_init(State(state): State<AdminState>, headers: HeaderMap, Json(members): Json<Vec<MemberView>>) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let members = members.iter().map(|m| (m.id, member_info(m))).collect();
+    match state.cluster.initialize(members).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::CONFLICT, e.to_string()),
+    }
+}
+
+async fn cluster_add_node(State(state): State<AdminState>, headers: HeaderMap, Json(member): Json<MemberView>) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    match state.cluster.add_node(member.id, member_info(&member)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => propose_error(e),
+    }
+}
+
+async fn cluster_remove_node(State(state): State<AdminState>, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    match state.cluster.remove_node(id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => propose_error(e),
+    }
+}
+
+async fn cluster_status(State(state): State<AdminState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let statuses = state.cluster.cluster_status().await;
+    let leader_last = statuses
+        .iter()
+        .filter_map(|(_, _, s)| s.as_ref().ok())
+        .find(|s| s.role == "leader")
+        .and_then(|s| s.last_log_index);
+    let rows: Vec<MemberStatusView> = statuses
+        .into_iter()
+        .map(|(id, node, status)| {
+            let lag = match (&status, leader_last) {
+                (Ok(s), Some(last)) => Some(last.saturating_sub(s.applied_index.unwrap_or(0))),
+                _ => None,
+            };
+            MemberStatusView {
+                member: MemberView {
+                    id,
+                    raft_addr: node.raft_addr,
+                    api_url: node.api_url,
+                },
+                status,
+                lag,
+            }
+        })
+        .collect();
+    Json(rows).into_response()
 }
 
 #[cfg(test)]

@@ -31,6 +31,9 @@ pub enum Command {
     /// Look at alarms: what is coming, what was delivered, why one rings.
     #[command(subcommand)]
     Alarms(AlarmsCommand),
+    /// Manage the cluster's members.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Show the node's role, term, log positions and counts.
     Status {
         /// How to reach the server.
@@ -63,6 +66,68 @@ pub struct ServeArgs {
     /// An SMTP relay alarm emails go through (smtp://host:port).
     #[arg(long, env = "TOCSIN_SMTP_URL")]
     pub smtp_url: Option<String>,
+    /// This node's id in its cluster.
+    #[arg(long, env = "TOCSIN_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// The cluster's name (every node uses the same).
+    #[arg(long, env = "TOCSIN_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+    /// The secret nodes of the cluster share.
+    #[arg(long, env = "TOCSIN_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// The address peers reach this node at (default: --listen).
+    #[arg(long, env = "TOCSIN_RAFT_ADDR")]
+    pub raft_addr: Option<String>,
+    /// An initial member, ID=RAFT_ADDR[,API_URL]; repeat for each (this node included).
+    #[arg(long = "peer")]
+    pub peers: Vec<String>,
+    /// Start empty and wait to be added to a running cluster.
+    #[arg(long)]
+    pub join: bool,
+}
+
+/// `tocsin cluster …`.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Start a cluster on nodes started with --join.
+    Init {
+        /// A member, ID=RAFT_ADDR[,API_URL]; repeat for each.
+        #[arg(long = "peer", required = true)]
+        peers: Vec<String>,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Add a node (started with --join); it catches up, then votes.
+    AddNode {
+        /// Its node id.
+        id: u64,
+        /// Where its peers reach it.
+        raft_addr: String,
+        /// Its client URL (default http://RAFT_ADDR).
+        #[arg(long)]
+        api_url: Option<String>,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Remove a node from the cluster.
+    RemoveNode {
+        /// Its node id.
+        id: u64,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Every node's role, term, commit and applied index, and lag.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
 }
 
 /// `tocsin alarms …`.

@@ -326,3 +326,74 @@ pub async fn delivery_log(
     }
     Ok(())
 }
+
+fn member_of(peer: &crate::config::PeerConfig) -> crate::admin::MemberView {
+    crate::admin::MemberView {
+        id: peer.id,
+        raft_addr: peer.raft_addr.clone(),
+        api_url: peer.api_url(),
+    }
+}
+
+/// `tocsin cluster init`.
+pub async fn cluster_init(admin: &AdminArgs, peers: &[String]) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let members = peers
+        .iter()
+        .map(|p| crate::config::PeerConfig::parse(p).map(|p| member_of(&p)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    client
+        .send(client.http.post(format!("{}/admin/cluster/init", client.url)).json(&members))
+        .await?;
+    println!("cluster initialised with {} members", members.len());
+    Ok(())
+}
+
+/// `tocsin cluster add-node`.
+pub async fn cluster_add_node(admin: &AdminArgs, id: u64, raft_addr: String, api_url: Option<String>) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let member = member_of(&crate::config::PeerConfig { id, raft_addr, api_url });
+    client
+        .send(client.http.post(format!("{}/admin/cluster/nodes", client.url)).json(&member))
+        .await?;
+    println!("node {id} added; it has caught up and now votes");
+    Ok(())
+}
+
+/// `tocsin cluster remove-node`.
+pub async fn cluster_remove_node(admin: &AdminArgs, id: u64) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    client
+        .send(client.http.delete(format!("{}/admin/cluster/nodes/{id}", client.url)))
+        .await?;
+    println!("node {id} removed from the cluster");
+    Ok(())
+}
+
+/// `tocsin cluster status`.
+pub async fn cluster_status(admin: &AdminArgs, json: bool) -> anyhow::Result<()> {
+    let client = AdminClient::connect(admin)?;
+    let rows: Vec<crate::admin::MemberStatusView> = client.get("/admin/cluster/status").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    let show = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    println!("node  role       term  commit   applied  lag  address");
+    for row in rows {
+        match row.status {
+            Ok(s) => println!(
+                "{:<5} {:<10} {:<5} {:<8} {:<8} {:<4} {}",
+                row.member.id,
+                s.role,
+                s.term,
+                show(s.commit_index),
+                show(s.applied_index),
+                show(row.lag),
+                row.member.api_url
+            ),
+            Err(e) => println!("{:<5} unreachable ({e})  {}", row.member.id, row.member.api_url),
+        }
+    }
+    Ok(())
+}

@@ -46,8 +46,80 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// How alarms fire and reach people.
     pub alarms: AlarmsConfig,
+    /// Which cluster this node belongs to, and its peers.
+    pub cluster: ClusterSection,
     /// Consensus settings.
     pub raft: RaftConfig,
+}
+
+/// A member of the cluster, as the config names it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its node id.
+    pub id: u64,
+    /// `host:port` where its peers reach it (raft traffic).
+    pub raft_addr: String,
+    /// Its client URL (writes sent to a follower are forwarded there);
+    /// default `http://<raft_addr>`.
+    pub api_url: Option<String>,
+}
+
+impl PeerConfig {
+    /// Parses `ID=RAFT_ADDR[,API_URL]` (the `--peer` flag).
+    pub fn parse(text: &str) -> anyhow::Result<PeerConfig> {
+        let (id, rest) = text
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--peer {text:?}: expected ID=RAFT_ADDR[,API_URL]"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--peer {text:?}: {id:?} is not a node id"))?;
+        let (raft_addr, api_url) = match rest.split_once(',') {
+            Some((addr, url)) => (addr.trim().to_owned(), Some(url.trim().to_owned())),
+            None => (rest.trim().to_owned(), None),
+        };
+        Ok(PeerConfig { id, raft_addr, api_url })
+    }
+
+    /// Its client URL.
+    pub fn api_url(&self) -> String {
+        self.api_url.clone().unwrap_or_else(|| format!("http://{}", self.raft_addr))
+    }
+}
+
+/// Cluster membership of this node.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// The cluster's name; every node of a cluster uses the same, and a
+    /// data directory records it.
+    pub name: String,
+    /// This node's id.
+    pub node_id: u64,
+    /// The shared secret peers authenticate with (required with peers).
+    pub secret: Option<String>,
+    /// The address peers reach this node at; default: `listen`.
+    pub raft_addr: Option<String>,
+    /// The initial members (this node included) when the cluster is new;
+    /// empty: a single node.
+    pub peers: Vec<PeerConfig>,
+    /// Start without initialising anything: wait to be added to a running
+    /// cluster (`tocsin cluster add-node`).
+    pub join: bool,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            name: "tocsin".to_owned(),
+            node_id: 1,
+            secret: None,
+            raft_addr: None,
+            peers: Vec::new(),
+            join: false,
+        }
+    }
 }
 
 /// HTTPS settings.
@@ -177,6 +249,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             admin_token: None,
             tls: TlsConfig::default(),
+            cluster: ClusterSection::default(),
             limits: LimitsConfig::default(),
             alarms: AlarmsConfig::default(),
             raft: RaftConfig::default(),
@@ -208,6 +281,18 @@ pub struct Overrides {
     pub webhook_url: Option<String>,
     /// `--smtp-url` / `TOCSIN_SMTP_URL`.
     pub smtp_url: Option<String>,
+    /// `--node-id`.
+    pub node_id: Option<u64>,
+    /// `--cluster-name`.
+    pub cluster_name: Option<String>,
+    /// `--cluster-secret` / `TOCSIN_CLUSTER_SECRET`.
+    pub cluster_secret: Option<String>,
+    /// `--raft-addr`.
+    pub raft_addr: Option<String>,
+    /// `--peer` (repeatable).
+    pub peers: Vec<PeerConfig>,
+    /// `--join`.
+    pub join: bool,
 }
 
 impl Config {
@@ -231,6 +316,25 @@ impl Config {
         }
         if let Some(url) = &overrides.smtp_url {
             config.alarms.smtp_url = Some(url.clone());
+        }
+        let cluster = &mut config.cluster;
+        if let Some(id) = overrides.node_id {
+            cluster.node_id = id;
+        }
+        if let Some(name) = &overrides.cluster_name {
+            cluster.name = name.clone();
+        }
+        if let Some(secret) = &overrides.cluster_secret {
+            cluster.secret = Some(secret.clone());
+        }
+        if let Some(addr) = &overrides.raft_addr {
+            cluster.raft_addr = Some(addr.clone());
+        }
+        if !overrides.peers.is_empty() {
+            cluster.peers = overrides.peers.clone();
+        }
+        if overrides.join {
+            cluster.join = true;
         }
         config.validate()?;
         Ok(config)
@@ -265,6 +369,21 @@ impl Config {
             raft.snapshot_after_entries > 0,
             "raft.snapshot_after_entries must be positive"
         );
+        let cluster = &self.cluster;
+        anyhow::ensure!(cluster.node_id > 0, "cluster.node_id must be positive");
+        let multi_node = !cluster.peers.is_empty() || cluster.join;
+        anyhow::ensure!(
+            !multi_node || cluster.secret.as_deref().is_some_and(|s| !s.is_empty()),
+            "a cluster of several nodes needs cluster.secret (or --cluster-secret)"
+        );
+        if !cluster.peers.is_empty() {
+            anyhow::ensure!(
+                cluster.peers.iter().any(|p| p.id == cluster.node_id),
+                "cluster.peers must include this node (id {})",
+                cluster.node_id
+            );
+            anyhow::ensure!(!cluster.join, "--join and --peer exclude each other: a joining node has no peers to start with");
+        }
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),
             "tls.cert and tls.key go together: give both or neither"

@@ -12,7 +12,7 @@ mod telemetry;
 
 use clap::Parser;
 
-use crate::cli::{AlarmsCommand, Cli, Command, UserCommand};
+use crate::cli::{AlarmsCommand, Cli, ClusterCommand, Command, UserCommand};
 use crate::config::{Config, Overrides};
 
 fn main() -> std::process::ExitCode {
@@ -62,12 +62,23 @@ fn fail(error: anyhow::Error) -> std::process::ExitCode {
 async fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
+            let peers = args
+                .peers
+                .iter()
+                .map(|p| config::PeerConfig::parse(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let overrides = Overrides {
                 listen: args.listen,
                 data: args.data,
                 log_format: args.log_format,
                 webhook_url: args.webhook_url,
                 smtp_url: args.smtp_url,
+                node_id: args.node_id,
+                cluster_name: args.cluster_name,
+                cluster_secret: args.cluster_secret,
+                raft_addr: args.raft_addr,
+                peers,
+                join: args.join,
             };
             let config = Config::load(args.config.as_deref(), &overrides)?;
             telemetry::init_logging(config.log_format);
@@ -116,5 +127,14 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
         }) => explain::run(&file, now.as_deref(), zone.as_deref(), count, json),
         Command::Status { admin, json } => client::status(&admin, json).await,
+        Command::Cluster(ClusterCommand::Init { peers, admin }) => client::cluster_init(&admin, &peers).await,
+        Command::Cluster(ClusterCommand::AddNode {
+            id,
+            raft_addr,
+            api_url,
+            admin,
+        }) => client::cluster_add_node(&admin, id, raft_addr, api_url).await,
+        Command::Cluster(ClusterCommand::RemoveNode { id, admin }) => client::cluster_remove_node(&admin, id).await,
+        Command::Cluster(ClusterCommand::Status { json, admin }) => client::cluster_status(&admin, json).await,
     }
 }

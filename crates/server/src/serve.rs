@@ -118,11 +118,32 @@ async fn serve_http(
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn cluster_config(config: &Config) -> ClusterConfig {
+    let section = &config.cluster;
     let node = NodeInfo {
-        raft_addr: config.listen.to_string(),
+        raft_addr: section.raft_addr.clone().unwrap_or_else(|| config.listen.to_string()),
         api_url: config.client_url(),
     };
-    let mut cluster = ClusterConfig::single_node(config.data.clone(), node);
+    let mut cluster = ClusterConfig::single_node(config.data.clone(), node.clone());
+    cluster.cluster = section.name.clone();
+    cluster.node_id = section.node_id;
+    cluster.secret = section.secret.clone().unwrap_or_default();
+    cluster.initial_members = if section.join {
+        std::collections::BTreeMap::new()
+    } else if section.peers.is_empty() {
+        std::collections::BTreeMap::from([(section.node_id, node)])
+    } else {
+        section
+            .peers
+            .iter()
+            .map(|p| {
+                let info = NodeInfo {
+                    raft_addr: p.raft_addr.clone(),
+                    api_url: p.api_url(),
+                };
+                (p.id, info)
+            })
+            .collect()
+    };
     cluster.heartbeat_ms = config.raft.heartbeat_ms;
     cluster.election_timeout_ms = (
         config.raft.election_timeout_min_ms,
@@ -132,11 +153,16 @@ fn cluster_config(config: &Config) -> ClusterConfig {
     cluster
 }
 
-/// The configured admin token, or the one kept in the data directory, or
-/// a new one.
+/// The configured admin token; in a cluster, one derived from the cluster
+/// secret (the same on every node, so an admin request forwarded to the
+/// leader is accepted there); otherwise the one kept in the data
+/// directory, or a new one.
 fn admin_token(config: &Config) -> anyhow::Result<String> {
     if let Some(token) = &config.admin_token {
         return Ok(token.clone());
+    }
+    if let Some(secret) = config.cluster.secret.as_deref().filter(|s| !s.is_empty()) {
+        return Ok(tocsin_cluster::cluster_token(&format!("admin\0{secret}")));
     }
     match read_admin_endpoint(&config.data) {
         Ok(endpoint) => Ok(endpoint.token),
@@ -225,6 +251,8 @@ fn app(
             cluster: cluster.clone(),
             registry,
         });
+    let routed = axum::middleware::from_fn_with_state(cluster.clone(), tocsin_cluster::routing::route_to_leader);
+    let admin = admin.layer(routed.clone());
     let dav = tocsin_dav::router(DavState::new(
         cluster.clone(),
         Arc::new(SystemClock),
@@ -234,7 +262,7 @@ fn app(
         .merge(ops)
         .merge(admin)
         .merge(cluster.peer_routes())
-        .merge(dav)
+        .merge(dav.layer(routed))
 }
 
 /// Ready when the node knows a leader and has applied what it knows is
