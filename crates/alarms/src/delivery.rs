@@ -186,7 +186,13 @@ impl DeliveryWorker {
                 let body = payload.to_json_with_lateness(late);
                 self.senders
                     .webhook
-                    .send(&entry.recipient, body, &entry.key, secret.as_deref())
+                    .send(
+                        &entry.recipient,
+                        body,
+                        &entry.key,
+                        secret.as_deref(),
+                        self.cluster.node_id(),
+                    )
                     .await
             }
             "email" => match &self.senders.email {

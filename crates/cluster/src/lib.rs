@@ -45,7 +45,7 @@ pub use clock::{Clock, ManualClock, SystemClock, new_id};
 pub use identity::{Identity, IdentityError, read_identity};
 pub use log_store::{LogOpenError, LogStore};
 pub use metrics::ClusterMetrics;
-pub use network::{CLUSTER_TOKEN_HEADER, cluster_token};
+pub use network::{CLUSTER_TOKEN_HEADER, NODE_HEADER, cluster_token};
 pub use types::{NodeId, NodeInfo, TypeConfig};
 
 /// How a node starts.
@@ -70,6 +70,9 @@ pub struct ClusterConfig {
     pub election_timeout_ms: (u64, u64),
     /// Build a snapshot (and purge the log) after this many entries.
     pub snapshot_after_entries: u64,
+    /// Entries kept in the log behind the latest snapshot, so a follower a
+    /// little behind catches up from the log rather than a snapshot.
+    pub entries_kept_after_snapshot: u64,
 }
 
 impl ClusterConfig {
@@ -86,6 +89,7 @@ impl ClusterConfig {
             heartbeat_ms: 100,
             election_timeout_ms: (300, 600),
             snapshot_after_entries: 10_000,
+            entries_kept_after_snapshot: 1_000,
         }
     }
 }
@@ -191,12 +195,12 @@ impl Cluster {
             election_timeout_min: config.election_timeout_ms.0,
             election_timeout_max: config.election_timeout_ms.1,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
-            max_in_snapshot_log_to_keep: 1_000,
+            max_in_snapshot_log_to_keep: config.entries_kept_after_snapshot,
             ..Default::default()
         }
         .validate()
         .map_err(|e| ClusterError::Start(format!("raft configuration: {e}")))?;
-        let network = network::NetworkFactory::new(&cluster_token(&config.secret));
+        let network = network::NetworkFactory::new(&cluster_token(&config.secret), config.node_id);
         let raft = types::Raft::new(
             config.node_id,
             Arc::new(raft_config),
@@ -237,7 +241,9 @@ impl Cluster {
             .map_err(|_| ProposeError::Unavailable("the node is shutting down".into()))?;
         let result = match tokio::time::timeout(PROPOSE_TIMEOUT, answer).await {
             Ok(answer) => answer.unwrap_or_else(|_| {
-                Err(ProposeError::Unavailable("the node is shutting down".into()))
+                Err(ProposeError::Unavailable(
+                    "the node is shutting down".into(),
+                ))
             }),
             Err(_) => Err(ProposeError::Unavailable(format!(
                 "not committed within {} s (no quorum reachable?)",
@@ -254,7 +260,11 @@ impl Cluster {
     pub fn leader(&self) -> Option<(NodeId, NodeInfo)> {
         let metrics = self.raft.metrics().borrow().clone();
         let id = metrics.current_leader?;
-        let node = metrics.membership_config.membership().get_node(&id)?.clone();
+        let node = metrics
+            .membership_config
+            .membership()
+            .get_node(&id)?
+            .clone();
         Some((id, node))
     }
 
@@ -293,7 +303,12 @@ impl Cluster {
             let (_, leader) = self
                 .leader()
                 .ok_or_else(|| ProposeError::Unavailable("no leader known".into()))?;
-            network::read_index_of(&leader, &cluster_token(&self.config.secret)).await?
+            network::read_index_of(
+                &leader,
+                &cluster_token(&self.config.secret),
+                self.config.node_id,
+            )
+            .await?
         };
         let mut applied = self.applied.clone();
         let caught_up =
@@ -324,7 +339,10 @@ impl Cluster {
     }
 
     /// Starts a cluster on a node that has none yet (`tocsin cluster init`).
-    pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), ProposeError> {
+    pub async fn initialize(
+        &self,
+        members: BTreeMap<NodeId, NodeInfo>,
+    ) -> Result<(), ProposeError> {
         self.raft
             .initialize(members)
             .await
@@ -337,7 +355,10 @@ impl Cluster {
         membership_result(self.raft.add_learner(id, node, true).await)?;
         membership_result(
             self.raft
-                .change_membership(openraft::ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                .change_membership(
+                    openraft::ChangeMembers::AddVoterIds(BTreeSet::from([id])),
+                    false,
+                )
                 .await,
         )
     }
@@ -346,7 +367,10 @@ impl Cluster {
     pub async fn remove_node(&self, id: NodeId) -> Result<(), ProposeError> {
         membership_result(
             self.raft
-                .change_membership(openraft::ChangeMembers::RemoveVoters(BTreeSet::from([id])), false)
+                .change_membership(
+                    openraft::ChangeMembers::RemoveVoters(BTreeSet::from([id])),
+                    false,
+                )
                 .await,
         )
     }
@@ -376,7 +400,11 @@ impl Cluster {
 
     /// The routes peers call (raft RPCs), to be served on the raft address.
     pub fn peer_routes(&self) -> axum::Router {
-        network::raft_routes(self.clone(), self.raft.clone(), &cluster_token(&self.config.secret))
+        network::raft_routes(
+            self.clone(),
+            self.raft.clone(),
+            &cluster_token(&self.config.secret),
+        )
     }
 
     /// Every member's status, asked of each (a member that does not answer
@@ -388,7 +416,7 @@ impl Cluster {
             let status = if id == self.config.node_id {
                 Ok(self.status().await)
             } else {
-                network::status_of(&node, &token).await
+                network::status_of(&node, &token, self.config.node_id).await
             };
             statuses.push((id, node, status));
         }
@@ -455,9 +483,11 @@ fn membership_result<T>(
 ) -> Result<(), ProposeError> {
     match result {
         Ok(_) => Ok(()),
-        Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => Err(ProposeError::NotLeader {
-            leader: f.leader_id.zip(f.leader_node),
-        }),
+        Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
+            Err(ProposeError::NotLeader {
+                leader: f.leader_id.zip(f.leader_node),
+            })
+        }
         Err(e) => Err(ProposeError::Unavailable(e.to_string())),
     }
 }

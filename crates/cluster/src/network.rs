@@ -31,6 +31,9 @@ use crate::types::{NodeId, NodeInfo, Raft, TypeConfig};
 
 /// The header carrying the cluster token.
 pub const CLUSTER_TOKEN_HEADER: &str = "x-tocsin-cluster-token";
+/// The header naming the node a peer request comes from (for logs, and for
+/// fault-injecting proxies in tests).
+pub const NODE_HEADER: &str = "x-tocsin-node";
 
 /// Longest wait for a peer to answer one RPC (openraft passes shorter
 /// deadlines for heartbeats).
@@ -50,11 +53,12 @@ pub fn cluster_token(secret: &str) -> String {
 pub struct NetworkFactory {
     http: reqwest::Client,
     token: Arc<str>,
+    from: NodeId,
 }
 
 impl NetworkFactory {
-    /// A factory whose clients present `token`.
-    pub fn new(token: &str) -> Self {
+    /// A factory whose clients present `token`, as node `from`.
+    pub fn new(token: &str, from: NodeId) -> Self {
         let http = reqwest::Client::builder()
             .timeout(RPC_TIMEOUT_MAX)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -63,6 +67,7 @@ impl NetworkFactory {
         NetworkFactory {
             http,
             token: token.into(),
+            from,
         }
     }
 }
@@ -74,6 +79,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
         Network {
             http: self.http.clone(),
             token: self.token.clone(),
+            from: self.from,
             target,
             base: format!("http://{}/raft", node.raft_addr),
         }
@@ -84,6 +90,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
 pub struct Network {
     http: reqwest::Client,
     token: Arc<str>,
+    from: NodeId,
     target: NodeId,
     base: String,
 }
@@ -106,6 +113,7 @@ impl Network {
             .http
             .post(format!("{}/{path}", self.base))
             .header(CLUSTER_TOKEN_HEADER, &*self.token)
+            .header(NODE_HEADER, self.from.to_string())
             .timeout(option.hard_ttl().min(RPC_TIMEOUT_MAX))
             .json(request)
             .send()
@@ -118,8 +126,10 @@ impl Network {
                 }
             })?;
         if !response.status().is_success() {
+            // A peer (or something in between) that refuses is unreachable
+            // for now: openraft then backs off instead of retrying at once.
             let refusal = std::io::Error::other(format!("peer answered {}", response.status()));
-            return Err(RPCError::Network(NetworkError::new(&refusal)));
+            return Err(RPCError::Unreachable(Unreachable::new(&refusal)));
         }
         let result: Result<Resp, RaftError<NodeId, E>> = response
             .json()
@@ -211,11 +221,18 @@ fn peer_client() -> reqwest::Client {
 }
 
 /// Asks the leader for its read index.
-pub(crate) async fn read_index_of(leader: &NodeInfo, token: &str) -> Result<u64, crate::ProposeError> {
-    let unavailable = |e: &dyn std::fmt::Display| crate::ProposeError::Unavailable(format!("read index from the leader: {e}"));
+pub(crate) async fn read_index_of(
+    leader: &NodeInfo,
+    token: &str,
+    from: NodeId,
+) -> Result<u64, crate::ProposeError> {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        crate::ProposeError::Unavailable(format!("read index from the leader: {e}"))
+    };
     let response = peer_client()
         .post(format!("http://{}/raft/read-index", leader.raft_addr))
         .header(CLUSTER_TOKEN_HEADER, token)
+        .header(NODE_HEADER, from.to_string())
         .send()
         .await
         .map_err(|e| unavailable(&e))?;
@@ -226,10 +243,15 @@ pub(crate) async fn read_index_of(leader: &NodeInfo, token: &str) -> Result<u64,
 }
 
 /// A peer's status.
-pub(crate) async fn status_of(node: &NodeInfo, token: &str) -> Result<crate::NodeStatus, String> {
+pub(crate) async fn status_of(
+    node: &NodeInfo,
+    token: &str,
+    from: NodeId,
+) -> Result<crate::NodeStatus, String> {
     let response = peer_client()
         .get(format!("http://{}/raft/status", node.raft_addr))
         .header(CLUSTER_TOKEN_HEADER, token)
+        .header(NODE_HEADER, from.to_string())
         .send()
         .await
         .map_err(|e| e.to_string())?;

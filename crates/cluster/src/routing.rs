@@ -43,11 +43,18 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Whether a method may change state.
 fn is_write(method: &Method) -> bool {
-    !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS" | "PROPFIND" | "REPORT")
+    !matches!(
+        method.as_str(),
+        "GET" | "HEAD" | "OPTIONS" | "PROPFIND" | "REPORT"
+    )
 }
 
 fn unavailable(why: &str) -> Response {
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, format!("{why}; retry shortly\n")).into_response();
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{why}; retry shortly\n"),
+    )
+        .into_response();
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -55,7 +62,11 @@ fn unavailable(why: &str) -> Response {
 }
 
 /// The middleware: apply with `axum::middleware::from_fn_with_state`.
-pub async fn route_to_leader(State(cluster): State<Cluster>, request: Request, next: Next) -> Response {
+pub async fn route_to_leader(
+    State(cluster): State<Cluster>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !cluster.has_peers() {
         return next.run(request).await;
     }
@@ -67,7 +78,9 @@ pub async fn route_to_leader(State(cluster): State<Cluster>, request: Request, n
             return unavailable("this node is not the leader either");
         }
         return match cluster.leader() {
-            Some((_, leader)) => forward(cluster.http(), request, &leader.api_url, cluster.node_id()).await,
+            Some((_, leader)) => {
+                forward(cluster.http(), request, &leader.api_url, cluster.node_id()).await
+            }
             None => unavailable("no leader is elected right now"),
         };
     }
@@ -78,10 +91,19 @@ pub async fn route_to_leader(State(cluster): State<Cluster>, request: Request, n
 }
 
 /// Sends the request to the leader and returns its answer.
-async fn forward(client: &reqwest::Client, request: Request, leader_url: &str, via: u64) -> Response {
+async fn forward(
+    client: &reqwest::Client,
+    request: Request,
+    leader_url: &str,
+    via: u64,
+) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, FORWARDED_BODY_BYTES_MAX).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large to forward\n").into_response();
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large to forward\n",
+        )
+            .into_response();
     };
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{path}", leader_url.trim_end_matches('/'));
@@ -112,9 +134,10 @@ async fn forward(client: &reqwest::Client, request: Request, leader_url: &str, v
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static(FORWARDED_HEADER), HeaderValue::from(via));
+    response.headers_mut().insert(
+        HeaderName::from_static(FORWARDED_HEADER),
+        HeaderValue::from(via),
+    );
     response
 }
 
@@ -125,10 +148,24 @@ mod tests {
     #[test]
     fn reads_and_writes_are_told_apart_by_method() {
         for read in ["GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"] {
-            assert!(!is_write(&Method::from_bytes(read.as_bytes()).unwrap()), "{read}");
+            assert!(
+                !is_write(&Method::from_bytes(read.as_bytes()).unwrap()),
+                "{read}"
+            );
         }
-        for write in ["PUT", "DELETE", "MKCALENDAR", "MKCOL", "PROPPATCH", "POST", "MOVE"] {
-            assert!(is_write(&Method::from_bytes(write.as_bytes()).unwrap()), "{write}");
+        for write in [
+            "PUT",
+            "DELETE",
+            "MKCALENDAR",
+            "MKCOL",
+            "PROPPATCH",
+            "POST",
+            "MOVE",
+        ] {
+            assert!(
+                is_write(&Method::from_bytes(write.as_bytes()).unwrap()),
+                "{write}"
+            );
         }
     }
 }

@@ -43,8 +43,14 @@ pub fn routes(state: AdminState) -> Router {
         .route("/admin/alarms/upcoming", get(upcoming))
         .route("/admin/alarms/log", get(delivery_log))
         .route("/admin/cluster/init", axum::routing::post(cluster_init))
-        .route("/admin/cluster/nodes", axum::routing::post(cluster_add_node))
-        .route("/admin/cluster/nodes/{id}", axum::routing::delete(cluster_remove_node))
+        .route(
+            "/admin/cluster/nodes",
+            axum::routing::post(cluster_add_node),
+        )
+        .route(
+            "/admin/cluster/nodes/{id}",
+            axum::routing::delete(cluster_remove_node),
+        )
         .route("/admin/cluster/status", get(cluster_status))
         .with_state(state)
 }
@@ -498,7 +504,11 @@ fn member_info(member: &MemberView) -> tocsin_cluster::NodeInfo {
     }
 }
 
-async fn cluster_init(State(state): State<AdminState>, headers: HeaderMap, Json(members): Json<Vec<MemberView>>) -> Response {
+async fn cluster_init(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(members): Json<Vec<MemberView>>,
+) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r.into_response();
     }
@@ -509,17 +519,29 @@ async fn cluster_init(State(state): State<AdminState>, headers: HeaderMap, Json(
     }
 }
 
-async fn cluster_add_node(State(state): State<AdminState>, headers: HeaderMap, Json(member): Json<MemberView>) -> Response {
+async fn cluster_add_node(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(member): Json<MemberView>,
+) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r.into_response();
     }
-    match state.cluster.add_node(member.id, member_info(&member)).await {
+    match state
+        .cluster
+        .add_node(member.id, member_info(&member))
+        .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => propose_error(e),
     }
 }
 
-async fn cluster_remove_node(State(state): State<AdminState>, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+async fn cluster_remove_node(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Path(id): Path<u64>,
+) -> Response {
     if let Err(r) = authorised(&state, &headers) {
         return r.into_response();
     }

@@ -343,18 +343,37 @@ pub async fn cluster_init(admin: &AdminArgs, peers: &[String]) -> anyhow::Result
         .map(|p| crate::config::PeerConfig::parse(p).map(|p| member_of(&p)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     client
-        .send(client.http.post(format!("{}/admin/cluster/init", client.url)).json(&members))
+        .send(
+            client
+                .http
+                .post(format!("{}/admin/cluster/init", client.url))
+                .json(&members),
+        )
         .await?;
     println!("cluster initialised with {} members", members.len());
     Ok(())
 }
 
 /// `tocsin cluster add-node`.
-pub async fn cluster_add_node(admin: &AdminArgs, id: u64, raft_addr: String, api_url: Option<String>) -> anyhow::Result<()> {
+pub async fn cluster_add_node(
+    admin: &AdminArgs,
+    id: u64,
+    raft_addr: String,
+    api_url: Option<String>,
+) -> anyhow::Result<()> {
     let client = AdminClient::connect(admin)?;
-    let member = member_of(&crate::config::PeerConfig { id, raft_addr, api_url });
+    let member = member_of(&crate::config::PeerConfig {
+        id,
+        raft_addr,
+        api_url,
+    });
     client
-        .send(client.http.post(format!("{}/admin/cluster/nodes", client.url)).json(&member))
+        .send(
+            client
+                .http
+                .post(format!("{}/admin/cluster/nodes", client.url))
+                .json(&member),
+        )
         .await?;
     println!("node {id} added; it has caught up and now votes");
     Ok(())
@@ -364,7 +383,11 @@ pub async fn cluster_add_node(admin: &AdminArgs, id: u64, raft_addr: String, api
 pub async fn cluster_remove_node(admin: &AdminArgs, id: u64) -> anyhow::Result<()> {
     let client = AdminClient::connect(admin)?;
     client
-        .send(client.http.delete(format!("{}/admin/cluster/nodes/{id}", client.url)))
+        .send(
+            client
+                .http
+                .delete(format!("{}/admin/cluster/nodes/{id}", client.url)),
+        )
         .await?;
     println!("node {id} removed from the cluster");
     Ok(())
@@ -392,7 +415,10 @@ pub async fn cluster_status(admin: &AdminArgs, json: bool) -> anyhow::Result<()>
                 show(row.lag),
                 row.member.api_url
             ),
-            Err(e) => println!("{:<5} unreachable ({e})  {}", row.member.id, row.member.api_url),
+            Err(e) => println!(
+                "{:<5} unreachable ({e})  {}",
+                row.member.id, row.member.api_url
+            ),
         }
     }
     Ok(())

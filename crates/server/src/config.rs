@@ -79,12 +79,18 @@ impl PeerConfig {
             Some((addr, url)) => (addr.trim().to_owned(), Some(url.trim().to_owned())),
             None => (rest.trim().to_owned(), None),
         };
-        Ok(PeerConfig { id, raft_addr, api_url })
+        Ok(PeerConfig {
+            id,
+            raft_addr,
+            api_url,
+        })
     }
 
     /// Its client URL.
     pub fn api_url(&self) -> String {
-        self.api_url.clone().unwrap_or_else(|| format!("http://{}", self.raft_addr))
+        self.api_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.raft_addr))
     }
 }
 
@@ -238,6 +244,8 @@ pub struct RaftConfig {
     pub election_timeout_max_ms: u64,
     /// Take a snapshot and compact the log after this many entries.
     pub snapshot_after_entries: u64,
+    /// Entries kept in the log behind the latest snapshot.
+    pub entries_kept_after_snapshot: u64,
 }
 
 impl Default for Config {
@@ -264,6 +272,7 @@ impl Default for RaftConfig {
             election_timeout_min_ms: 300,
             election_timeout_max_ms: 600,
             snapshot_after_entries: 10_000,
+            entries_kept_after_snapshot: 1_000,
         }
     }
 }
@@ -382,7 +391,10 @@ impl Config {
                 "cluster.peers must include this node (id {})",
                 cluster.node_id
             );
-            anyhow::ensure!(!cluster.join, "--join and --peer exclude each other: a joining node has no peers to start with");
+            anyhow::ensure!(
+                !cluster.join,
+                "--join and --peer exclude each other: a joining node has no peers to start with"
+            );
         }
         anyhow::ensure!(
             self.tls.cert.is_some() == self.tls.key.is_some(),

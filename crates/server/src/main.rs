@@ -127,14 +127,20 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
         }) => explain::run(&file, now.as_deref(), zone.as_deref(), count, json),
         Command::Status { admin, json } => client::status(&admin, json).await,
-        Command::Cluster(ClusterCommand::Init { peers, admin }) => client::cluster_init(&admin, &peers).await,
+        Command::Cluster(ClusterCommand::Init { peers, admin }) => {
+            client::cluster_init(&admin, &peers).await
+        }
         Command::Cluster(ClusterCommand::AddNode {
             id,
             raft_addr,
             api_url,
             admin,
         }) => client::cluster_add_node(&admin, id, raft_addr, api_url).await,
-        Command::Cluster(ClusterCommand::RemoveNode { id, admin }) => client::cluster_remove_node(&admin, id).await,
-        Command::Cluster(ClusterCommand::Status { json, admin }) => client::cluster_status(&admin, json).await,
+        Command::Cluster(ClusterCommand::RemoveNode { id, admin }) => {
+            client::cluster_remove_node(&admin, id).await
+        }
+        Command::Cluster(ClusterCommand::Status { json, admin }) => {
+            client::cluster_status(&admin, json).await
+        }
     }
 }

@@ -120,7 +120,10 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 fn cluster_config(config: &Config) -> ClusterConfig {
     let section = &config.cluster;
     let node = NodeInfo {
-        raft_addr: section.raft_addr.clone().unwrap_or_else(|| config.listen.to_string()),
+        raft_addr: section
+            .raft_addr
+            .clone()
+            .unwrap_or_else(|| config.listen.to_string()),
         api_url: config.client_url(),
     };
     let mut cluster = ClusterConfig::single_node(config.data.clone(), node.clone());
@@ -150,6 +153,7 @@ fn cluster_config(config: &Config) -> ClusterConfig {
         config.raft.election_timeout_max_ms,
     );
     cluster.snapshot_after_entries = config.raft.snapshot_after_entries;
+    cluster.entries_kept_after_snapshot = config.raft.entries_kept_after_snapshot;
     cluster
 }
 
@@ -251,7 +255,10 @@ fn app(
             cluster: cluster.clone(),
             registry,
         });
-    let routed = axum::middleware::from_fn_with_state(cluster.clone(), tocsin_cluster::routing::route_to_leader);
+    let routed = axum::middleware::from_fn_with_state(
+        cluster.clone(),
+        tocsin_cluster::routing::route_to_leader,
+    );
     let admin = admin.layer(routed.clone());
     let dav = tocsin_dav::router(DavState::new(
         cluster.clone(),

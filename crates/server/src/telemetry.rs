@@ -16,7 +16,7 @@ use crate::config::LogFormat;
 /// Installs the global log subscriber; `RUST_LOG` refines the level.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,hyper=warn,h2=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=error,hyper=warn,h2=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

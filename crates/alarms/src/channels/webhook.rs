@@ -17,6 +17,8 @@ use super::SendOutcome;
 pub const SIGNATURE_HEADER: &str = "X-Tocsin-Signature";
 /// The idempotency header.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+/// The node that sent the delivery (for operators correlating logs).
+pub const NODE_HEADER: &str = "X-Tocsin-Node";
 /// Idle connections kept per receiver.
 const IDLE_CONNECTIONS_PER_HOST_MAX: usize = 32;
 
@@ -47,10 +49,12 @@ impl WebhookSender {
         body: String,
         key: &str,
         secret: Option<&str>,
+        node: u64,
     ) -> SendOutcome {
         let mut request = self
             .http
             .post(url)
+            .header(NODE_HEADER, node.to_string())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(IDEMPOTENCY_HEADER, key);
         if let Some(secret) = secret {
