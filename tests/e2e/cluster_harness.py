@@ -111,13 +111,13 @@ class FaultProxy:
 
 
 class Node:
-    def __init__(self, node_id, root: Path, proxy: FaultProxy, api_port, peers_args, extra_args, log_dir):
+    def __init__(self, node_id, root: Path, peer_port, api_port, peers_args, extra_args, log_dir):
         self.id = node_id
         self.data = root / f"n{node_id}"
         self.data.mkdir(parents=True, exist_ok=True)
         self.api_port = api_port
         self.url = f"http://127.0.0.1:{api_port}"
-        self.proxy = proxy
+        self.peer_port = peer_port
         self.peers_args = peers_args
         self.extra_args = extra_args
         self.log_dir = log_dir
@@ -130,7 +130,7 @@ class Node:
         args = [
             tocsin_bin(), "serve", "--listen", f"127.0.0.1:{self.api_port}", "--data", str(self.data),
             "--node-id", str(self.id), "--cluster-secret", SECRET,
-            "--raft-addr", f"127.0.0.1:{self.proxy.port}",
+            "--raft-addr", f"127.0.0.1:{self.peer_port}",
         ]
         args += ["--join"] if join else self.peers_args
         self.proc = subprocess.Popen(args + self.extra_args, stdout=subprocess.DEVNULL, stderr=log)
@@ -172,17 +172,22 @@ def cluster_token(secret):
 
 
 class ClusterUnderTest:
-    def __init__(self, root: Path, extra_args=(), size=3):
+    def __init__(self, root: Path, extra_args=(), size=3, proxied=True):
+        """`proxied=False` lets peers talk to each other directly (no fault
+        injection, and no proxy in the way of a throughput measurement)."""
         self.root = root
         self.links = Links()
         log_dir = Path(os.environ.get("TOCSIN_TEST_LOG_DIR", root))
         log_dir.mkdir(parents=True, exist_ok=True)
         ports = {i: free_port() for i in range(1, size + 1)}
         self.proxies = {i: FaultProxy(i, ports[i], self.links) for i in ports}
+        peer_port = {i: self.proxies[i].port if proxied else ports[i] for i in ports}
         peers_args = []
         for i in ports:
-            peers_args += ["--peer", f"{i}=127.0.0.1:{self.proxies[i].port},http://127.0.0.1:{ports[i]}"]
-        self.nodes = {i: Node(i, root, self.proxies[i], ports[i], peers_args, list(extra_args), log_dir) for i in ports}
+            peers_args += ["--peer", f"{i}=127.0.0.1:{peer_port[i]},http://127.0.0.1:{ports[i]}"]
+        self.nodes = {
+            i: Node(i, root, peer_port[i], ports[i], peers_args, list(extra_args), log_dir) for i in ports
+        }
 
     def start(self):
         for node in self.nodes.values():
