@@ -95,7 +95,7 @@ fn view_of<'a>(inputs: &'a AlarmInputs, subject: &'a AlarmSubject) -> UserView<'
         addresses: &subject.addresses,
         zone: &inputs.zone,
         alarm_overlay: subject.overlay.as_ref(),
-        default_alarms: None,
+        default_alarms: subject.defaults.as_ref(),
     }
 }
 
@@ -147,6 +147,7 @@ pub fn explain(
             addresses: Vec::new(),
             watermark: None,
             overlay: None,
+            defaults: None,
         }],
     };
     let next = inputs.next_check(&parsed, now, policy);

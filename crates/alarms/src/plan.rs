@@ -68,7 +68,7 @@ pub fn plan_fire(input: &PlanInput<'_>, config: &AlarmConfig) -> FireAlarms {
             addresses: &subject.addresses,
             zone: &input.inputs.zone,
             alarm_overlay: subject.overlay.as_ref(),
-            default_alarms: None,
+            default_alarms: subject.defaults.as_ref(),
         };
         let after = subject.watermark.unwrap_or(now);
         for due in tocsin_calendar::due_alarms(&parsed, &view, after, now, &config.policy) {

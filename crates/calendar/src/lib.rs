@@ -31,6 +31,7 @@ mod filter;
 mod instance;
 mod instant;
 mod object;
+mod peruser;
 mod rrule;
 mod value;
 mod zone;
@@ -45,6 +46,7 @@ pub use filter::{Collation, CompFilter, ParamFilter, PropFilter, TextMatch};
 pub use instance::Instance;
 pub use instant::{Duration, Instant};
 pub use object::{CalendarObject, ComponentKind, Limits};
+pub use peruser::{merge_per_user, split_per_user, strip_per_user};
 pub use zone::Zone;
 
 /// Half-open `[start, end)`; `None` is unbounded on that side.

@@ -22,6 +22,7 @@ pub mod error;
 mod handlers;
 pub mod path;
 pub mod props;
+pub mod sharing;
 pub mod xml;
 
 use std::sync::Arc;

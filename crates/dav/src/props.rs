@@ -7,7 +7,7 @@
 //! change. It must never perform I/O: handlers load the records and pass
 //! them in.
 
-use tocsin_store::{Calendar, ObjectSummary, Principal, PropName};
+use tocsin_store::{Access, Calendar, ObjectSummary, Principal, PropName, ShareRow};
 
 use crate::path::{calendar_href, home_href, principal_href};
 use crate::xml::write::{escape, href_xml};
@@ -30,8 +30,10 @@ pub enum Resource<'a> {
     Calendar {
         /// The calendar.
         calendar: &'a Calendar,
-        /// Its stored properties.
+        /// Its stored properties, with this user's own over the shared ones.
         stored: &'a [(PropName, String)],
+        /// How it is shared.
+        sharing: &'a Sharing,
     },
     /// A calendar object; `ical` is loaded only when calendar-data is asked for.
     Object {
@@ -42,6 +44,28 @@ pub enum Resource<'a> {
         /// The calendar holding it.
         calendar: &'a Calendar,
     },
+}
+
+/// A calendar's sharing, as one user sees it.
+#[derive(Debug, Clone)]
+pub struct Sharing {
+    /// The user's access.
+    pub access: Access,
+    /// Its shares (for the owner's `invite`).
+    pub shares: Vec<ShareRow>,
+    /// The sync revision as this user sees it.
+    pub revision: u64,
+}
+
+impl Sharing {
+    /// An unshared calendar of its owner, at `revision`.
+    pub fn own(revision: u64) -> Self {
+        Sharing {
+            access: Access::Owner,
+            shares: Vec::new(),
+            revision,
+        }
+    }
 }
 
 /// What property values depend on besides the resource.
@@ -57,7 +81,9 @@ fn name(ns: &str, local: &str) -> PropName {
 }
 
 /// Properties stored as text (everything else a client sets is kept as XML).
-const STORED_TEXT_PROPS: [(&str, &str); 6] = [
+const STORED_TEXT_PROPS: [(&str, &str); 8] = [
+    (CALDAV, "default-alarm-vevent-datetime"),
+    (CALDAV, "default-alarm-vevent-date"),
     (DAV, "displayname"),
     (CALDAV, "calendar-description"),
     (CALDAV, "calendar-timezone"),
@@ -171,6 +197,8 @@ pub fn live_names(resource: &Resource<'_>) -> Vec<PropName> {
         ],
         Resource::Calendar { .. } => &[
             (DAV, "owner"),
+            (DAV, "share-access"),
+            (DAV, "invite"),
             (DAV, "supported-report-set"),
             (DAV, "sync-token"),
             (CALSERVER, "getctag"),
@@ -212,7 +240,11 @@ pub fn value(resource: &Resource<'_>, prop: &PropName, ctx: &PropContext<'_>) ->
         Resource::Root | Resource::Principals => collection_value(resource, ns, local),
         Resource::Principal(principal) => principal_value(principal, ns, local),
         Resource::Home { owner } => home_value(owner, ns, local),
-        Resource::Calendar { calendar, stored } => calendar_value(calendar, stored, prop, ctx),
+        Resource::Calendar {
+            calendar,
+            stored,
+            sharing,
+        } => calendar_value(calendar, stored, sharing, prop, ctx),
         Resource::Object {
             summary,
             ical,
@@ -274,17 +306,52 @@ fn home_value(owner: &str, ns: &str, local: &str) -> Option<Value> {
     }
 }
 
+fn share_access_xml(sharing: &Sharing) -> String {
+    let value = match sharing.access {
+        Access::Owner if sharing.shares.is_empty() => "not-shared",
+        Access::Owner => "shared-owner",
+        Access::Read => "read",
+        Access::ReadWrite => "read-write",
+    };
+    format!("<D:{value}/>")
+}
+
+fn invite_xml(sharing: &Sharing) -> String {
+    sharing
+        .shares
+        .iter()
+        .map(|share| {
+            let access = match share.access {
+                Access::ReadWrite => "read-write",
+                _ => "read",
+            };
+            format!(
+                "<D:sharee>{}<D:share-access><D:{access}/></D:share-access><D:invite-accepted/></D:sharee>",
+                href_xml(&principal_href(&share.sharee))
+            )
+        })
+        .collect()
+}
+
 fn calendar_value(
     calendar: &Calendar,
     stored: &[(PropName, String)],
+    sharing: &Sharing,
     prop: &PropName,
     ctx: &PropContext<'_>,
 ) -> Option<Value> {
-    let token = || sync_token(calendar, calendar.revision);
+    let token = || sync_token(calendar, sharing.revision);
     let live = match (prop.namespace.as_str(), prop.name.as_str()) {
         (DAV, "resourcetype") => Some(Value::Xml("<D:collection/><C:calendar/>".into())),
         (DAV, "owner") => Some(Value::Xml(href_xml(&principal_href(&calendar.owner)))),
-        (DAV, "current-user-privilege-set") => Some(Value::Xml(privileges(true))),
+        (DAV, "current-user-privilege-set") => {
+            Some(Value::Xml(privileges(sharing.access.can_write())))
+        }
+        (DAV, "share-access") => Some(Value::Xml(share_access_xml(sharing))),
+        (DAV, "invite") if sharing.access == Access::Owner => Some(Value::Xml(invite_xml(sharing))),
+        (DAV, "sharer-resource-uri") if sharing.access != Access::Owner => Some(Value::Xml(
+            href_xml(&calendar_href(&calendar.owner, &calendar.slug)),
+        )),
         (DAV, "supported-report-set") => Some(Value::Xml(reports(&CALENDAR_REPORTS))),
         (DAV, "sync-token") | (CALSERVER, "getctag") => Some(Value::Text(token())),
         (CALDAV, "supported-calendar-component-set") => Some(Value::Xml(
@@ -415,9 +482,11 @@ mod tests {
                 "<t:z xmlns:t=\"urn:x\">1</t:z>".to_owned(),
             ),
         ];
+        let sharing = Sharing::own(c.revision);
         let resource = Resource::Calendar {
             calendar: &c,
             stored: &stored,
+            sharing: &sharing,
         };
         let ctx = PropContext {
             user: "alice",

@@ -25,7 +25,7 @@ use crate::command::{ObjectReplan, zone_fingerprint};
 use crate::model::{CalendarId, PropName};
 use crate::planning::calendar_timezone_prop;
 
-type ApplyResult = Result<Outcome, StoreError>;
+pub(crate) type ApplyResult = Result<Outcome, StoreError>;
 
 /// Applies one command at log index `revision`.
 pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) -> ApplyResult {
@@ -60,11 +60,42 @@ pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) 
             calendar_id,
             href,
             if_match,
+            as_user,
             at,
-        } => delete_object(tx, rev, calendar_id, href, if_match.as_deref(), *at),
+        } => delete_object(
+            tx,
+            rev,
+            calendar_id,
+            href,
+            if_match.as_deref(),
+            as_user,
+            *at,
+        ),
         Command::FireAlarms(fire) => fire_alarms(tx, rev, fire),
         Command::RecordDelivery(record) => record_delivery(tx, rev, record),
         Command::SetAlarmSettings(settings) => set_alarm_settings(tx, rev, settings),
+        Command::ShareCalendar(share) => crate::apply_sharing::share_calendar(tx, rev, share),
+        Command::RevokeShare {
+            calendar_id,
+            sharee,
+            at,
+        } => crate::apply_sharing::revoke_share(tx, rev, calendar_id, sharee, *at),
+        Command::PatchUserCalendar {
+            calendar_id,
+            user,
+            set,
+            remove,
+            replan,
+            at: _,
+        } => crate::apply_sharing::patch_user_calendar(
+            tx,
+            rev,
+            calendar_id,
+            user,
+            set,
+            remove,
+            replan,
+        ),
         Command::Noop { .. } => Ok(applied(rev, false)),
     }
 }
@@ -74,14 +105,14 @@ fn revision_sql(revision: u64) -> Result<i64, StoreError> {
     i64::try_from(revision).map_err(|_| StoreError::corrupt("raft log", "log index beyond i64"))
 }
 
-fn applied(rev: i64, created: bool) -> Outcome {
+pub(crate) fn applied(rev: i64, created: bool) -> Outcome {
     Outcome::Applied {
         revision: rev as u64,
         created,
     }
 }
 
-fn rejected(rejection: Rejection) -> ApplyResult {
+pub(crate) fn rejected(rejection: Rejection) -> ApplyResult {
     Ok(Outcome::Rejected(rejection))
 }
 
@@ -141,6 +172,12 @@ fn remove_user(tx: &Transaction, rev: i64, name: &str, at: Instant) -> ApplyResu
     tx.execute("DELETE FROM per_user_data WHERE user = ?1", [name])?;
     tx.execute("DELETE FROM alarm_watermarks WHERE user = ?1", [name])?;
     tx.execute("DELETE FROM alarm_settings WHERE user = ?1", [name])?;
+    tx.execute("DELETE FROM shares WHERE sharee = ?1", [name])?;
+    tx.execute("DELETE FROM user_calendar_props WHERE user = ?1", [name])?;
+    tx.execute(
+        "DELETE FROM user_calendar_revisions WHERE user = ?1",
+        [name],
+    )?;
     cancel_pending_outbox(tx, "user = ?1", name, "user removed", at)?;
     let removed = tx.execute("DELETE FROM principals WHERE name = ?1", [name])?;
     if removed == 0 {
@@ -216,7 +253,10 @@ fn set_prop(
     Ok(())
 }
 
-fn calendar_owner(tx: &Transaction, id: &CalendarId) -> Result<Option<String>, StoreError> {
+pub(crate) fn calendar_owner(
+    tx: &Transaction,
+    id: &CalendarId,
+) -> Result<Option<String>, StoreError> {
     Ok(tx
         .query_row("SELECT owner FROM calendars WHERE id = ?1", [&id.0], |r| {
             r.get(0)
@@ -224,7 +264,7 @@ fn calendar_owner(tx: &Transaction, id: &CalendarId) -> Result<Option<String>, S
         .optional()?)
 }
 
-fn touch_calendar(
+pub(crate) fn touch_calendar(
     tx: &Transaction,
     id: &CalendarId,
     rev: i64,
@@ -275,7 +315,7 @@ fn patch_calendar(
 
 /// Whether `replan` holds every object of the calendar, each at its
 /// current ETag: only then was every index row computed in the new zone.
-fn replan_covers_calendar(
+pub(crate) fn replan_covers_calendar(
     tx: &Transaction,
     id: &CalendarId,
     replan: &[ObjectReplan],
@@ -340,6 +380,12 @@ fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Resul
         "calendar deleted",
         at,
     )?;
+    for table in ["shares", "user_calendar_props", "user_calendar_revisions"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE calendar_id = ?1"),
+            [&id.0],
+        )?;
+    }
     tx.execute("DELETE FROM objects WHERE calendar_id = ?1", [&id.0])?;
     tx.execute("DELETE FROM tombstones WHERE calendar_id = ?1", [&id.0])?;
     tx.execute("DELETE FROM calendar_props WHERE calendar_id = ?1", [&id.0])?;
@@ -349,7 +395,7 @@ fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Resul
 
 /// Pending deliveries of something that no longer exists are cancelled,
 /// with the reason, never silently dropped (invariant 8).
-fn cancel_pending_outbox(
+pub(crate) fn cancel_pending_outbox(
     tx: &Transaction,
     filter: &str,
     arg: &str,
@@ -366,12 +412,12 @@ fn cancel_pending_outbox(
     Ok(())
 }
 
-struct ExistingObject {
-    id: String,
-    etag: String,
+pub(crate) struct ExistingObject {
+    pub(crate) id: String,
+    pub(crate) etag: String,
 }
 
-fn existing_object(
+pub(crate) fn existing_object(
     tx: &Transaction,
     calendar_id: &CalendarId,
     href: &str,
@@ -390,7 +436,10 @@ fn existing_object(
         .optional()?)
 }
 
-fn precondition_holds(precondition: &Precondition, existing: Option<&ExistingObject>) -> bool {
+pub(crate) fn precondition_holds(
+    precondition: &Precondition,
+    existing: Option<&ExistingObject>,
+) -> bool {
     match precondition {
         Precondition::None => true,
         Precondition::IfMatch(etag) => existing.is_some_and(|e| &e.etag == etag),
@@ -403,8 +452,24 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
     let Some(owner) = calendar_owner(tx, &put.calendar_id)? else {
         return rejected(Rejection::NotFound);
     };
+    let writer = if put.as_user.is_empty() {
+        owner.clone()
+    } else {
+        put.as_user.clone()
+    };
     let existing = existing_object(tx, &put.calendar_id, &put.href)?;
-    if !precondition_holds(&put.precondition, existing.as_ref()) {
+    // Preconditions compare with what the writer sees: their own view.
+    let writer_view = match &existing {
+        Some(e) => {
+            let part = crate::apply_sharing::per_user_part(tx, &e.id, &writer)?;
+            Some(ExistingObject {
+                id: e.id.clone(),
+                etag: crate::command::view_etag(&e.etag, part.as_deref()),
+            })
+        }
+        None => None,
+    };
+    if !precondition_holds(&put.precondition, writer_view.as_ref()) {
         return rejected(Rejection::PreconditionFailed);
     }
     if current_zone_fingerprint(tx, &put.calendar_id)? != put.zone_fingerprint {
@@ -422,7 +487,11 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
     }
     let start = put.bounds.start.map(Instant::millis);
     let end = put.bounds.end.map(Instant::millis);
+    // A write that changes only the writer's own part (their alarms) leaves
+    // the shared object, its ETag and revision as other users see them.
+    let shared_changed = existing.as_ref().is_none_or(|e| e.etag != put.etag);
     let object_id = match &existing {
+        Some(e) if !shared_changed => e.id.clone(),
         Some(e) => {
             tx.execute(
                 "UPDATE objects SET uid = ?1, kind = ?2, ical = ?3, etag = ?4, revision = ?5,
@@ -469,15 +538,30 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
             put.new_object_id.0.clone()
         }
     };
-    // Invariant 7: an edit keeps the watermark; only a new object starts one.
-    tx.execute(
-        "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
-        params![object_id, owner, put.at.millis()],
-    )?;
+    // Invariant 7: an edit keeps the watermark; only a new object (or a
+    // user's first part of it) starts one.
+    for user in [&owner, &writer] {
+        tx.execute(
+            "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
+            params![object_id, user, put.at.millis()],
+        )?;
+    }
+    if let Some(part) = &put.per_user {
+        crate::apply_sharing::write_per_user_part(
+            tx,
+            rev,
+            &put.calendar_id,
+            &object_id,
+            &writer,
+            part,
+        )?;
+    }
     // Invariant 4: the index row comes from this command's own plan, never
     // from a value already stored (the seed's bug).
     write_index_row(tx, &object_id, put.next_check)?;
-    touch_calendar(tx, &put.calendar_id, rev, put.at)?;
+    if shared_changed {
+        touch_calendar(tx, &put.calendar_id, rev, put.at)?;
+    }
     Ok(applied(rev, existing.is_none()))
 }
 
@@ -488,7 +572,7 @@ fn object_id_taken(tx: &Transaction, id: &str) -> Result<bool, StoreError> {
         .is_some())
 }
 
-fn write_index_row(
+pub(crate) fn write_index_row(
     tx: &Transaction,
     object_id: &str,
     next_check: Option<Instant>,
@@ -509,12 +593,20 @@ fn delete_object(
     calendar_id: &CalendarId,
     href: &str,
     if_match: Option<&str>,
+    as_user: &str,
     at: Instant,
 ) -> ApplyResult {
     let Some(existing) = existing_object(tx, calendar_id, href)? else {
         return rejected(Rejection::NotFound);
     };
-    if if_match.is_some_and(|etag| etag != existing.etag) {
+    let deleter = if as_user.is_empty() {
+        calendar_owner(tx, calendar_id)?.unwrap_or_default()
+    } else {
+        as_user.to_owned()
+    };
+    let part = crate::apply_sharing::per_user_part(tx, &existing.id, &deleter)?;
+    let seen = crate::command::view_etag(&existing.etag, part.as_deref());
+    if if_match.is_some_and(|etag| etag != seen) {
         return rejected(Rejection::PreconditionFailed);
     }
     for table in ["per_user_data", "alarm_index", "alarm_watermarks"] {

@@ -28,6 +28,23 @@ pub fn zone_fingerprint(timezone: Option<&str>) -> String {
     }
 }
 
+/// A strong ETag: 128 bits of the SHA-256 of a text, so equal texts have
+/// equal ETags on every node.
+pub fn etag_of(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// The ETag of one user's view of an object: the object's own when the
+/// user has no per-user part, else one that changes when either the
+/// shared part or theirs does (and only then).
+pub fn view_etag(object_etag: &str, per_user: Option<&str>) -> String {
+    match per_user {
+        None => object_etag.to_owned(),
+        Some(part) => etag_of(&format!("{object_etag}\0{part}")),
+    }
+}
+
 /// Commands one log entry may carry: a revision gives each its own
 /// position below the entry's log index (see [`revision_of`]).
 pub const ENVELOPE_COMMANDS_MAX: usize = 1 << REVISION_POSITION_BITS;
@@ -144,8 +161,12 @@ pub enum Command {
         calendar_id: CalendarId,
         /// Its name within the calendar.
         href: String,
-        /// The client's If-Match, checked at apply time.
+        /// The client's If-Match, checked at apply time against what
+        /// `as_user` sees (their view's ETag).
         if_match: Option<String>,
+        /// The user deleting (empty: the owner).
+        #[serde(default)]
+        as_user: String,
         /// When the leader planned it.
         at: Instant,
     },
@@ -156,6 +177,37 @@ pub enum Command {
     RecordDelivery(RecordDelivery),
     /// Set a user's alarm channels.
     SetAlarmSettings(AlarmSettings),
+    /// Share a calendar with another user, or change their access. The
+    /// first share splits every object's per-user parts (the owner's
+    /// alarms) out of the shared text, in the same command.
+    ShareCalendar(ShareCalendar),
+    /// Stop sharing a calendar with a user: their access, per-user data,
+    /// watermarks and pending deliveries go with it.
+    RevokeShare {
+        /// The calendar.
+        calendar_id: CalendarId,
+        /// The user it was shared with.
+        sharee: String,
+        /// When the leader planned it.
+        at: Instant,
+    },
+    /// Set or remove one user's own properties of a calendar (default
+    /// alarms, a sharee's colour or name for it).
+    PatchUserCalendar {
+        /// The calendar.
+        calendar_id: CalendarId,
+        /// The user.
+        user: String,
+        /// Properties to set.
+        set: Vec<(PropName, String)>,
+        /// Properties to remove.
+        remove: Vec<PropName>,
+        /// When default alarms change: every object's index row re-planned
+        /// (all of them, at their current ETags, or nothing changes).
+        replan: Vec<ObjectReplan>,
+        /// When the leader planned it.
+        at: Instant,
+    },
     /// Does nothing; used to measure the write path.
     Noop {
         /// Bytes of padding, so benchmarks can size the entry.
@@ -179,6 +231,9 @@ impl Command {
             Command::FireAlarms(_) => "fire_alarms",
             Command::RecordDelivery(_) => "record_delivery",
             Command::SetAlarmSettings(_) => "set_alarm_settings",
+            Command::ShareCalendar(_) => "share_calendar",
+            Command::RevokeShare { .. } => "revoke_share",
+            Command::PatchUserCalendar { .. } => "patch_user_calendar",
             Command::Noop { .. } => "noop",
         }
     }
@@ -312,6 +367,42 @@ pub struct AlarmSettings {
     pub webhook_secret: Option<String>,
 }
 
+/// What a sharee may do with a shared calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareAccess {
+    /// See everything, change only their own per-user data.
+    Read,
+    /// See and change the calendar's objects.
+    ReadWrite,
+}
+
+impl ShareAccess {
+    /// The stored and displayed name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareAccess::Read => "read",
+            ShareAccess::ReadWrite => "read-write",
+        }
+    }
+}
+
+/// Share a calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareCalendar {
+    /// The calendar.
+    pub calendar_id: CalendarId,
+    /// The user it is shared with.
+    pub sharee: String,
+    /// What they may do.
+    pub access: ShareAccess,
+    /// Its URL segment in the sharee's calendar home (planned by the
+    /// leader, free there); kept if the share already exists.
+    pub slug: String,
+    /// When the leader planned it.
+    pub at: Instant,
+}
+
 /// An object's index row planned again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectReplan {
@@ -366,6 +457,14 @@ pub struct PutObject {
     /// (plan again), so no index row is ever computed in a stale zone.
     #[serde(default)]
     pub zone_fingerprint: String,
+    /// The user writing. With `per_user`, `ical` is the shared part and
+    /// `per_user` this user's own part (their alarms, transparency).
+    #[serde(default)]
+    pub as_user: String,
+    /// The writer's per-user part, when the calendar keeps them apart
+    /// (it is shared). `None`: the text is stored as it came.
+    #[serde(default)]
+    pub per_user: Option<String>,
     /// When the leader planned it; also a new object's first watermark.
     pub at: Instant,
 }

@@ -27,6 +27,7 @@
 
 mod alarm_queries;
 mod apply;
+mod apply_sharing;
 mod command;
 mod digest;
 mod error;
@@ -34,6 +35,7 @@ mod model;
 mod planning;
 mod query;
 mod schema;
+mod sharing_queries;
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +45,8 @@ pub use alarm_queries::{DueObject, OutboxEntry};
 pub use command::{
     AlarmSettings, COMMAND_FORMAT, Command, CreateCalendar, CreateUser, DeliveryResult,
     ENVELOPE_COMMANDS_MAX, Envelope, FireAlarms, NewDelivery, ObjectReplan, Outcome, Precondition,
-    PutObject, RecordDelivery, Rejection, WatermarkAdvance, revision_of, zone_fingerprint,
+    PutObject, RecordDelivery, Rejection, ShareAccess, ShareCalendar, WatermarkAdvance, etag_of,
+    revision_of, view_etag, zone_fingerprint,
 };
 pub use error::StoreError;
 pub use model::{
@@ -53,6 +56,7 @@ pub use model::{
 pub use planning::{AlarmInputs, AlarmSubject, calendar_timezone_prop};
 pub use query::{Query, Reader};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use sharing_queries::{Access, CalendarAccess, ShareRow};
 
 /// The key under which the cluster's metadata (last applied log id,
 /// membership) is kept, in the same transaction as the data.

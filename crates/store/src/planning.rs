@@ -9,14 +9,17 @@
 //! through here, so they cannot disagree. It must never write: planning
 //! happens before a command exists.
 
-use rusqlite::OptionalExtension;
+use rusqlite::{OptionalExtension, params};
 use tocsin_calendar::{
-    AlarmOverlay, AlarmPolicy, CalendarObject as ParsedObject, Instant, NextCheck, UserView, Zone,
+    AlarmOverlay, AlarmPolicy, CalendarObject as ParsedObject, DefaultAlarms, Instant, NextCheck,
+    UserView, Zone,
 };
 
 use crate::StoreError;
 use crate::model::{CalendarId, ObjectId, PropName};
 use crate::query::Query;
+
+const CALDAV_NS: &str = "urn:ietf:params:xml:ns:caldav";
 
 /// The CalDAV property holding a calendar's time zone (a VCALENDAR with
 /// one VTIMEZONE); floating and all-day times are read in it.
@@ -36,6 +39,8 @@ pub struct AlarmSubject {
     pub watermark: Option<Instant>,
     /// Their own VALARMs, replacing the object's.
     pub overlay: Option<AlarmOverlay>,
+    /// Their default alarms, for events that ask for them.
+    pub defaults: Option<DefaultAlarms>,
 }
 
 /// Everything an object's alarms depend on besides its text.
@@ -69,7 +74,7 @@ impl AlarmInputs {
                     addresses: &s.addresses,
                     zone: &self.zone,
                     alarm_overlay: s.overlay.as_ref(),
-                    default_alarms: None,
+                    default_alarms: s.defaults.as_ref(),
                 };
                 (view, s.watermark.unwrap_or(now))
             })
@@ -105,13 +110,26 @@ impl Query<'_> {
         let zone_text = self.calendar_prop(calendar_id, &calendar_timezone_prop())?;
         let zone = calendar_zone(self, calendar_id)?;
         let zone_fingerprint = crate::zone_fingerprint(zone_text.as_deref());
-        let mut subjects = vec![self.alarm_subject(&calendar.owner, object_id)?];
+        // The owner, everyone with a part of this object (their alarms),
+        // and sharees with default alarms: an owner's alarm never goes to a
+        // sharee, so a sharee with neither hears nothing.
+        let mut users = vec![calendar.owner.clone()];
         if let Some(object_id) = object_id {
-            for user in self.per_user_data_users(object_id)? {
-                if user != calendar.owner {
-                    subjects.push(self.alarm_subject(&user, Some(object_id))?);
-                }
+            users.extend(self.per_user_data_users(object_id)?);
+        }
+        users.extend(self.sharees_with_default_alarms(calendar_id)?);
+        users.sort();
+        users.dedup();
+        users.retain(|u| *u != calendar.owner);
+        users.insert(0, calendar.owner.clone());
+        let mut subjects = Vec::with_capacity(users.len());
+        for user in &users {
+            let mut subject = self.alarm_subject(user, object_id)?;
+            if *user != calendar.owner && subject.overlay.is_none() {
+                subject.overlay = self.silent_overlay(object_id)?;
             }
+            subject.defaults = self.default_alarms(calendar_id, user)?;
+            subjects.push(subject);
         }
         Ok(Some(AlarmInputs {
             zone,
@@ -138,7 +156,64 @@ impl Query<'_> {
             addresses,
             watermark,
             overlay,
+            defaults: None,
         })
+    }
+
+    /// An overlay with no alarm for any component of the object: what a
+    /// sharee without their own part hears (the shared text's alarms are
+    /// the owner's).
+    fn silent_overlay(
+        &self,
+        object_id: Option<&ObjectId>,
+    ) -> Result<Option<AlarmOverlay>, StoreError> {
+        let Some(object) = object_id
+            .map(|id| self.object_by_id(id))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let silent = tocsin_calendar::strip_per_user(&object.ical)
+            .and_then(|shared| tocsin_calendar::split_per_user(&shared))
+            .and_then(|(_, stubs)| AlarmOverlay::parse(&stubs).ok());
+        Ok(silent)
+    }
+
+    /// A user's default alarms on a calendar (RFC 7986-era CalDAV
+    /// `default-alarm-vevent-datetime` / `-date`), if set.
+    fn default_alarms(
+        &self,
+        calendar_id: &CalendarId,
+        user: &str,
+    ) -> Result<Option<DefaultAlarms>, StoreError> {
+        let props = self.user_calendar_props(calendar_id, user)?;
+        let value = |name: &str| {
+            props
+                .iter()
+                .find(|(n, _)| n.namespace == CALDAV_NS && n.name == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let (datetime, date) = (
+            value("default-alarm-vevent-datetime"),
+            value("default-alarm-vevent-date"),
+        );
+        if datetime.is_none() && date.is_none() {
+            return Ok(None);
+        }
+        Ok(DefaultAlarms::parse(datetime, date).ok())
+    }
+
+    fn sharees_with_default_alarms(
+        &self,
+        calendar_id: &CalendarId,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT DISTINCT user FROM user_calendar_props WHERE calendar_id = ?1 AND namespace = ?2
+             AND name IN ('default-alarm-vevent-datetime', 'default-alarm-vevent-date') ORDER BY user",
+        )?;
+        let rows = stmt.query_map(params![calendar_id.0, CALDAV_NS], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn watermark(&self, object_id: &ObjectId, user: &str) -> Result<Option<Instant>, StoreError> {

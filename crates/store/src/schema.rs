@@ -82,7 +82,34 @@ CREATE TABLE per_user_data (
     object_id TEXT NOT NULL,
     user TEXT NOT NULL,
     data TEXT NOT NULL,
+    revision INTEGER NOT NULL,
     PRIMARY KEY (object_id, user)
+) WITHOUT ROWID;
+
+CREATE TABLE shares (
+    calendar_id TEXT NOT NULL,
+    sharee TEXT NOT NULL,
+    access TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (calendar_id, sharee),
+    UNIQUE (sharee, slug)
+) WITHOUT ROWID;
+
+CREATE TABLE user_calendar_props (
+    calendar_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (calendar_id, user, namespace, name)
+) WITHOUT ROWID;
+
+CREATE TABLE user_calendar_revisions (
+    calendar_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (calendar_id, user)
 ) WITHOUT ROWID;
 
 CREATE TABLE alarm_index (
@@ -134,6 +161,9 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("objects", "id"),
     ("tombstones", "calendar_id, href"),
     ("per_user_data", "object_id, user"),
+    ("shares", "calendar_id, sharee"),
+    ("user_calendar_props", "calendar_id, user, namespace, name"),
+    ("user_calendar_revisions", "calendar_id, user"),
     ("alarm_index", "object_id"),
     ("alarm_watermarks", "object_id, user"),
     ("alarm_outbox", "key"),

@@ -80,6 +80,8 @@ fn put(etag: &str, next_check: Option<i64>, now: i64) -> Command {
         precondition: Precondition::None,
         next_check: next_check.map(at),
         zone_fingerprint: String::new(),
+        as_user: String::new(),
+        per_user: None,
         at: at(now),
     }))
 }
@@ -289,6 +291,7 @@ fn deleting_an_object_cancels_its_pending_deliveries_with_a_reason_invariant_8()
         calendar_id: CalendarId("cal".into()),
         href: "a.ics".into(),
         if_match: None,
+        as_user: String::new(),
         at: at(5_500),
     });
     let entry = f

@@ -86,6 +86,8 @@ fn put(
         precondition,
         next_check: next_check.map(at),
         zone_fingerprint: String::new(),
+        as_user: String::new(),
+        per_user: None,
         at: at(now),
     }))
 }
@@ -229,6 +231,7 @@ fn delete_removes_derived_rows_and_leaves_a_tombstone() {
         calendar_id: calendar_id(),
         href: "a.ics".into(),
         if_match: None,
+        as_user: String::new(),
         at: at(3_000),
     });
     let Outcome::Applied { revision, .. } = outcome else {
@@ -263,6 +266,7 @@ fn delete_with_a_stale_if_match_is_rejected() {
         calendar_id: calendar_id(),
         href: "a.ics".into(),
         if_match: Some("nope".into()),
+        as_user: String::new(),
         at: at(3_000),
     });
     assert_eq!(outcome, Outcome::Rejected(Rejection::PreconditionFailed));

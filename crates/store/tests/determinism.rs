@@ -65,6 +65,8 @@ fn command() -> impl Strategy<Value = Command> {
                     },
                     next_check: next.map(Instant::from_millis),
                     zone_fingerprint: String::new(),
+                    as_user: String::new(),
+                    per_user: None,
                     at,
                 }
             ))),
@@ -72,6 +74,7 @@ fn command() -> impl Strategy<Value = Command> {
             calendar_id: calendar(c),
             href: format!("{}.ics", h % 5),
             if_match: None,
+            as_user: String::new(),
             at,
         }),
         (any::<u8>(), at.clone()).prop_map(|(c, at)| Command::DeleteCalendar {

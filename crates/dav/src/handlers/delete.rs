@@ -2,7 +2,8 @@
 //!
 //! One command removes the object with its index row, watermarks and
 //! per-user data, and cancels its pending deliveries (invariant 3); a
-//! calendar goes with everything in it.
+//! calendar goes with everything in it. A sharee deleting a calendar
+//! shared with them leaves the share instead.
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,18 +29,30 @@ pub(crate) async fn delete(ctx: &Ctx, target: Target, headers: &HeaderMap) -> Da
                         .to_owned()
                 })
                 .filter(|v| v != "*");
+            calendar.require_write()?;
             Command::DeleteObject {
-                calendar_id: calendar.id,
+                calendar_id: calendar.id.clone(),
                 href: name,
                 if_match,
+                as_user: ctx.user.name.clone(),
                 at,
             }
         }
         Target::Calendar(user, slug) => {
             let calendar = load_calendar(ctx, &user, &slug)?;
-            Command::DeleteCalendar {
-                id: calendar.id,
-                at,
+            if calendar.access == tocsin_store::Access::Owner {
+                Command::DeleteCalendar {
+                    id: calendar.id.clone(),
+                    at,
+                }
+            } else {
+                // A sharee deleting a shared calendar leaves the share:
+                // the calendar goes from their home, not from its owner's.
+                Command::RevokeShare {
+                    calendar_id: calendar.id.clone(),
+                    sharee: ctx.user.name.clone(),
+                    at,
+                }
             }
         }
         _ => {

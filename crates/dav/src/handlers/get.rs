@@ -24,7 +24,7 @@ pub(crate) fn get(
     let object = ctx
         .state
         .reader()
-        .read(|q| q.object(&calendar.id, &name))?
+        .read(|q| q.object_for(&calendar.id, &name, &ctx.user.name))?
         .ok_or_else(DavError::not_found)?;
     let etag = quoted_etag(&object.etag);
     let unchanged = headers

@@ -14,10 +14,11 @@ mod propfind;
 mod proppatch;
 mod put;
 mod report;
+mod share;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use tocsin_store::{Calendar, PropName};
+use tocsin_store::{Access, Calendar, PropName};
 
 use crate::error::{DavError, DavResult};
 use crate::path::Target;
@@ -25,11 +26,11 @@ use crate::xml::{DAV, Element};
 use crate::{Ctx, DavRequest};
 
 /// The `DAV` header: the compliance classes Tocsin implements.
-pub(crate) const DAV_COMPLIANCE: &str = "1, 3, calendar-access, extended-mkcol";
+pub(crate) const DAV_COMPLIANCE: &str = "1, 3, calendar-access, extended-mkcol, resource-sharing";
 
 /// The methods Tocsin answers.
 pub(crate) const ALLOWED_METHODS: &str =
-    "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCALENDAR, MKCOL";
+    "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, REPORT, MKCALENDAR, MKCOL, POST";
 
 pub(crate) async fn dispatch(
     ctx: &Ctx,
@@ -48,6 +49,7 @@ pub(crate) async fn dispatch(
         "PUT" => put::put(ctx, target, request).await,
         "DELETE" => delete::delete(ctx, target, &request.headers).await,
         "REPORT" => report::report(ctx, target, request).await,
+        "POST" => share::post(ctx, target, request).await,
         other => Err(DavError::method_not_allowed(format!(
             "{other} is not supported; allowed: {ALLOWED_METHODS}"
         ))),
@@ -68,13 +70,89 @@ pub(crate) fn require_own(ctx: &Ctx, owner: &str) -> DavResult<()> {
     }
 }
 
-/// The calendar at `/dav/calendars/{owner}/{slug}/`, or 404.
-pub(crate) fn load_calendar(ctx: &Ctx, owner: &str, slug: &str) -> DavResult<Calendar> {
-    require_own(ctx, owner)?;
-    ctx.state
+/// A calendar as the requesting user reaches it: their own, or shared
+/// with them, at `/dav/calendars/{user}/{slug}/`.
+pub(crate) struct CalendarView {
+    /// The calendar (its owner may be someone else).
+    pub(crate) calendar: Calendar,
+    /// What the user may do with it.
+    pub(crate) access: Access,
+    /// Whose home the path is in (the requesting user).
+    pub(crate) user: String,
+    /// Its segment there.
+    pub(crate) slug: String,
+}
+
+impl std::ops::Deref for CalendarView {
+    type Target = Calendar;
+
+    fn deref(&self) -> &Calendar {
+        &self.calendar
+    }
+}
+
+impl CalendarView {
+    /// The calendar's href as this user reaches it.
+    pub(crate) fn href(&self) -> String {
+        crate::path::calendar_href(&self.user, &self.slug)
+    }
+
+    /// An object's href as this user reaches it.
+    pub(crate) fn object_href(&self, name: &str) -> String {
+        crate::path::object_href(&self.user, &self.slug, name)
+    }
+
+    /// Refuses a change of shared content to a read-only sharee.
+    pub(crate) fn require_write(&self) -> DavResult<()> {
+        if self.access.can_write() {
+            Ok(())
+        } else {
+            Err(DavError::condition(
+                StatusCode::FORBIDDEN,
+                crate::error::Condition::NeedPrivileges,
+                "this calendar is shared with you read-only",
+            ))
+        }
+    }
+}
+
+/// A calendar's properties as `user` sees them — the shared ones with
+/// the user's own over them — and its sharing.
+pub(crate) fn calendar_properties(
+    q: &tocsin_store::Query<'_>,
+    calendar: &Calendar,
+    access: Access,
+    user: &str,
+) -> Result<(Vec<(PropName, String)>, crate::props::Sharing), tocsin_store::StoreError> {
+    let mut stored = q.calendar_props(&calendar.id)?;
+    for (name, value) in q.user_calendar_props(&calendar.id, user)? {
+        match stored.iter_mut().find(|(n, _)| *n == name) {
+            Some(existing) => existing.1 = value,
+            None => stored.push((name, value)),
+        }
+    }
+    let sharing = crate::props::Sharing {
+        access,
+        shares: q.shares_of(&calendar.id)?,
+        revision: q.user_revision(calendar, user)?,
+    };
+    Ok((stored, sharing))
+}
+
+/// The calendar at `/dav/calendars/{user}/{slug}/`, or 404.
+pub(crate) fn load_calendar(ctx: &Ctx, user: &str, slug: &str) -> DavResult<CalendarView> {
+    require_own(ctx, user)?;
+    let found = ctx
+        .state
         .reader()
-        .read(|q| q.calendar_by_slug(owner, slug))?
-        .ok_or_else(DavError::not_found)
+        .read(|q| q.calendar_for(user, slug))?
+        .ok_or_else(DavError::not_found)?;
+    Ok(CalendarView {
+        calendar: found.calendar,
+        access: found.access,
+        user: user.to_owned(),
+        slug: found.slug,
+    })
 }
 
 /// The `Depth` header.

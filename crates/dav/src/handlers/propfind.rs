@@ -4,11 +4,13 @@
 //! calendar) has no sub-collections, so one level is everything.
 
 use axum::response::Response;
-use tocsin_store::{Calendar, CalendarObject, ObjectSummary, Principal, PropName};
+use tocsin_store::{CalendarObject, ObjectSummary, Principal, PropName};
 
-use super::{Depth, PropRequest, depth, load_calendar, require_own};
+use super::{
+    CalendarView, Depth, PropRequest, calendar_properties, depth, load_calendar, require_own,
+};
 use crate::error::{DavError, DavResult};
-use crate::path::{Target, calendar_href, home_href, object_href, principal_href};
+use crate::path::{Target, calendar_href, home_href, principal_href};
 use crate::props::{self, PropContext, Resource};
 use crate::xml::{self, CALDAV, DAV, Multistatus, Prop, PropStat};
 use crate::{Ctx, DavRequest};
@@ -82,21 +84,16 @@ pub(crate) async fn propfind(
         }
         Target::Calendar(user, slug) => {
             let calendar = load_calendar(ctx, &user, &slug)?;
-            let stored = ctx
+            let (stored, sharing) = ctx
                 .state
                 .reader()
-                .read(|q| q.calendar_props(&calendar.id))?;
+                .read(|q| calendar_properties(q, &calendar, calendar.access, &ctx.user.name))?;
             let resource = Resource::Calendar {
                 calendar: &calendar,
                 stored: &stored,
+                sharing: &sharing,
             };
-            respond(
-                &mut ms,
-                &calendar_href(&user, &slug),
-                &resource,
-                &wanted,
-                &pctx,
-            );
+            respond(&mut ms, &calendar.href(), &resource, &wanted, &pctx);
             if members {
                 calendar_members(ctx, &calendar, &wanted, &pctx, &mut ms)?;
             }
@@ -106,7 +103,7 @@ pub(crate) async fn propfind(
             let object = ctx
                 .state
                 .reader()
-                .read(|q| q.object(&calendar.id, &name))?
+                .read(|q| q.object_for(&calendar.id, &name, &ctx.user.name))?
                 .ok_or_else(DavError::not_found)?;
             respond_object(
                 &mut ms,
@@ -135,20 +132,24 @@ fn home_members(
     ms: &mut Multistatus,
 ) -> DavResult<()> {
     let calendars = ctx.state.reader().read(|q| {
-        let calendars = q.calendars_of(user)?;
+        let calendars = q.calendars_for(user)?;
         calendars
             .into_iter()
             .map(|c| {
-                let stored = q.calendar_props(&c.id)?;
-                Ok((c, stored))
+                let (stored, sharing) = calendar_properties(q, &c.calendar, c.access, user)?;
+                Ok((c, stored, sharing))
             })
             .collect::<Result<Vec<_>, _>>()
     })?;
-    for (calendar, stored) in &calendars {
-        let resource = Resource::Calendar { calendar, stored };
+    for (reached, stored, sharing) in &calendars {
+        let resource = Resource::Calendar {
+            calendar: &reached.calendar,
+            stored,
+            sharing,
+        };
         respond(
             ms,
-            &calendar_href(user, &calendar.slug),
+            &calendar_href(user, &reached.slug),
             &resource,
             wanted,
             pctx,
@@ -159,13 +160,16 @@ fn home_members(
 
 fn calendar_members(
     ctx: &Ctx,
-    calendar: &Calendar,
+    calendar: &CalendarView,
     wanted: &PropRequest,
     pctx: &PropContext<'_>,
     ms: &mut Multistatus,
 ) -> DavResult<()> {
     if wanted.wants(CALDAV, "calendar-data") {
-        let objects: Vec<CalendarObject> = ctx.state.reader().read(|q| q.objects(&calendar.id))?;
+        let objects: Vec<CalendarObject> = ctx
+            .state
+            .reader()
+            .read(|q| q.objects_for(&calendar.id, &ctx.user.name))?;
         for object in &objects {
             respond_object(
                 ms,
@@ -180,7 +184,7 @@ fn calendar_members(
         let summaries = ctx
             .state
             .reader()
-            .read(|q| q.object_summaries(&calendar.id))?;
+            .read(|q| q.object_summaries_for(&calendar.id, &ctx.user.name))?;
         for summary in &summaries {
             respond_object(ms, calendar, summary, None, wanted, pctx);
         }
@@ -190,7 +194,7 @@ fn calendar_members(
 
 pub(crate) fn respond_object(
     ms: &mut Multistatus,
-    calendar: &Calendar,
+    calendar: &CalendarView,
     summary: &ObjectSummary,
     ical: Option<&str>,
     wanted: &PropRequest,
@@ -199,11 +203,11 @@ pub(crate) fn respond_object(
     let resource = Resource::Object {
         summary,
         ical,
-        calendar,
+        calendar: &calendar.calendar,
     };
     respond(
         ms,
-        &object_href(&calendar.owner, &calendar.slug, &summary.href),
+        &calendar.object_href(&summary.href),
         &resource,
         wanted,
         pctx,

@@ -10,11 +10,13 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use tocsin_calendar::Zone;
-use tocsin_store::{Command, ObjectReplan, Outcome, PropName, Rejection, calendar_timezone_prop};
+use tocsin_calendar::{DefaultAlarms, Zone};
+use tocsin_store::{
+    Access, Command, ObjectReplan, Outcome, PropName, Rejection, calendar_timezone_prop,
+};
 
-use super::load_calendar;
 use super::propfind::multistatus_response;
+use super::{CalendarView, load_calendar};
 use crate::error::{Condition, DavError, DavResult};
 use crate::path::Target;
 use crate::props::{is_protected, is_text_prop};
@@ -45,6 +47,15 @@ pub(crate) fn value_to_store(element: &Element) -> Result<(PropName, String), Da
             "{} is longer than {PROPERTY_VALUE_BYTES_MAX} bytes",
             element.name
         )));
+    }
+    if is_default_alarm(&name) && !value.trim().is_empty() {
+        DefaultAlarms::parse(Some(&value), None).map_err(|e| {
+            DavError::condition(
+                StatusCode::FORBIDDEN,
+                Condition::ValidCalendarData,
+                format!("{}: {e}", element.name),
+            )
+        })?;
     }
     if element.ns == CALDAV && element.name == "calendar-timezone" && !value.trim().is_empty() {
         Zone::from_calendar_timezone(&value).map_err(|e| {
@@ -130,12 +141,51 @@ pub(crate) async fn proppatch(
         );
         return Ok(multistatus_response(ms.finish()));
     }
+    // A sharee's properties, and anyone's default alarms, are their own;
+    // the rest belong to the calendar.
+    let personal = |name: &PropName| calendar.access != Access::Owner || is_default_alarm(name);
+    let (own_sets, shared_sets): (Vec<_>, Vec<_>) =
+        sets.into_iter().partition(|(n, _)| personal(n));
+    let (own_removes, shared_removes): (Vec<_>, Vec<_>) =
+        removes.into_iter().partition(|n| personal(n));
+    if !own_sets.is_empty() || !own_removes.is_empty() {
+        patch_own(ctx, &calendar, own_sets, own_removes).await?;
+    }
+    if !shared_sets.is_empty() || !shared_removes.is_empty() {
+        patch_shared(ctx, &calendar, shared_sets, shared_removes).await?;
+    }
+    let props: Vec<Prop> = all.into_iter().map(Prop::empty).collect();
+    ms.propstat_response(&target.href(), &[PropStat { status: 200, props }]);
+    Ok(multistatus_response(ms.finish()))
+}
+
+/// The user's default alarms (set per user, on any calendar they reach).
+const DEFAULT_ALARM_PROPS: [&str; 2] =
+    ["default-alarm-vevent-datetime", "default-alarm-vevent-date"];
+
+fn is_default_alarm(name: &PropName) -> bool {
+    name.namespace == CALDAV && DEFAULT_ALARM_PROPS.contains(&name.name.as_str())
+}
+
+fn stale(what: &str) -> DavError {
+    DavError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the calendar kept changing while {what}; try again"),
+    )
+}
+
+/// Properties of the calendar itself (the owner's).
+async fn patch_shared(
+    ctx: &Ctx,
+    calendar: &CalendarView,
+    sets: Vec<(PropName, String)>,
+    removes: Vec<PropName>,
+) -> DavResult<()> {
     let zone_changes = sets.iter().any(|(n, _)| *n == calendar_timezone_prop())
         || removes.contains(&calendar_timezone_prop());
-    let mut outcome = Outcome::Rejected(Rejection::Stale);
     for _ in 0..PLAN_ATTEMPTS_MAX {
         let replan = if zone_changes {
-            replan_in_new_zone(ctx, &calendar, &sets)?
+            replan_in_new_zone(ctx, calendar, &sets)?
         } else {
             Vec::new()
         };
@@ -146,22 +196,121 @@ pub(crate) async fn proppatch(
             replan,
             at: ctx.state.now(),
         };
-        outcome = ctx.state.cluster().propose(command).await?;
-        if outcome != Outcome::Rejected(Rejection::Stale) {
-            break;
+        match ctx.state.cluster().propose(command).await? {
+            Outcome::Applied { .. } => return Ok(()),
+            Outcome::Rejected(Rejection::Stale) => continue,
+            Outcome::Rejected(_) => return Err(DavError::not_found()),
         }
     }
-    match outcome {
-        Outcome::Applied { .. } => {
-            let props: Vec<Prop> = all.into_iter().map(Prop::empty).collect();
-            ms.propstat_response(&target.href(), &[PropStat { status: 200, props }]);
-            Ok(multistatus_response(ms.finish()))
+    Err(stale("its time zone was being changed"))
+}
+
+/// The user's own properties of the calendar; a change of their default
+/// alarms re-plans every object (invariant 4).
+async fn patch_own(
+    ctx: &Ctx,
+    calendar: &CalendarView,
+    sets: Vec<(PropName, String)>,
+    removes: Vec<PropName>,
+) -> DavResult<()> {
+    let defaults_change =
+        sets.iter().any(|(n, _)| is_default_alarm(n)) || removes.iter().any(is_default_alarm);
+    for _ in 0..PLAN_ATTEMPTS_MAX {
+        let replan = if defaults_change {
+            replan_with_defaults(ctx, calendar, &sets, &removes)?
+        } else {
+            Vec::new()
+        };
+        let command = Command::PatchUserCalendar {
+            calendar_id: calendar.id.clone(),
+            user: ctx.user.name.clone(),
+            set: sets.clone(),
+            remove: removes.clone(),
+            replan,
+            at: ctx.state.now(),
+        };
+        match ctx.state.cluster().propose(command).await? {
+            Outcome::Applied { .. } => return Ok(()),
+            Outcome::Rejected(Rejection::Stale) => continue,
+            Outcome::Rejected(_) => return Err(DavError::not_found()),
         }
-        Outcome::Rejected(Rejection::Stale) => Err(DavError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the calendar kept changing while its time zone was being changed; try again",
-        )),
-        Outcome::Rejected(_) => Err(DavError::not_found()),
+    }
+    Err(stale("your default alarms were being changed"))
+}
+
+/// Every object's `next_check` with the user's new default alarms.
+fn replan_with_defaults(
+    ctx: &Ctx,
+    calendar: &CalendarView,
+    sets: &[(PropName, String)],
+    removes: &[PropName],
+) -> DavResult<Vec<ObjectReplan>> {
+    let user = &ctx.user.name;
+    let now = ctx.state.now();
+    let policy = ctx.state.config().alarm_policy;
+    let limits = stored_object_limits();
+    let replan = ctx.state.reader().read(|q| {
+        let mut props = q.user_calendar_props(&calendar.id, user)?;
+        props.retain(|(n, _)| !removes.contains(n) && !sets.iter().any(|(s, _)| s == n));
+        props.extend(sets.iter().cloned());
+        let value = |name: &str| {
+            props
+                .iter()
+                .find(|(n, _)| n.namespace == CALDAV && n.name == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let defaults =
+            DefaultAlarms::parse(value(DEFAULT_ALARM_PROPS[0]), value(DEFAULT_ALARM_PROPS[1])).ok();
+        let mut replan = Vec::new();
+        for object in q.objects(&calendar.id)? {
+            let next_check = match (
+                tocsin_calendar::CalendarObject::parse(&object.ical, &limits),
+                q.alarm_inputs(&calendar.id, Some(&object.id))?,
+            ) {
+                (Ok(parsed), Some(mut inputs)) => {
+                    with_defaults(q, &mut inputs, user, defaults.clone())?;
+                    inputs.next_check(&parsed, now, &policy).map(|n| n.at)
+                }
+                _ => None,
+            };
+            replan.push(ObjectReplan {
+                object_id: object.id,
+                etag: object.etag,
+                next_check,
+            });
+        }
+        Ok(replan)
+    })?;
+    Ok(replan)
+}
+
+/// Sets a user's default alarms in the inputs (adding them as a subject,
+/// with no alarms of their own, if they were not one).
+fn with_defaults(
+    q: &tocsin_store::Query<'_>,
+    inputs: &mut tocsin_store::AlarmInputs,
+    user: &str,
+    defaults: Option<DefaultAlarms>,
+) -> Result<(), tocsin_store::StoreError> {
+    if let Some(subject) = inputs.subjects.iter_mut().find(|s| s.user == user) {
+        subject.defaults = defaults;
+        return Ok(());
+    }
+    inputs.subjects.push(tocsin_store::AlarmSubject {
+        user: user.to_owned(),
+        addresses: q.principal(user)?.map(|p| p.addresses).unwrap_or_default(),
+        watermark: None,
+        overlay: None,
+        defaults,
+    });
+    Ok(())
+}
+
+fn stored_object_limits() -> tocsin_calendar::Limits {
+    tocsin_calendar::Limits {
+        object_bytes_max: usize::MAX,
+        components_max: usize::MAX,
+        properties_max: usize::MAX,
     }
 }
 
@@ -181,11 +330,7 @@ fn replan_in_new_zone(
     };
     let now = ctx.state.now();
     let policy = ctx.state.config().alarm_policy;
-    let limits = tocsin_calendar::Limits {
-        object_bytes_max: usize::MAX,
-        components_max: usize::MAX,
-        properties_max: usize::MAX,
-    };
+    let limits = stored_object_limits();
     let replan = ctx.state.reader().read(|q| {
         let mut replan = Vec::new();
         for object in q.objects(&calendar.id)? {

@@ -9,12 +9,13 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
-use tocsin_calendar::CalendarObject as ParsedObject;
+use tocsin_calendar::{AlarmOverlay, CalendarObject as ParsedObject};
 use tocsin_cluster::new_id;
-use tocsin_store::{Command, ObjectId, Outcome, Precondition, PutObject, Rejection, TimeBounds};
+use tocsin_store::{
+    Access, Command, ObjectId, Outcome, Precondition, PutObject, Rejection, TimeBounds, etag_of,
+};
 
-use super::load_calendar;
+use super::{CalendarView, load_calendar};
 use crate::error::{Condition, DavError, DavResult};
 use crate::path::Target;
 use crate::props::quoted_etag;
@@ -75,15 +76,16 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: &DavRequest) -> DavR
             ),
         ));
     }
-    let etag = etag_of(text);
+    let write = split_for_writer(ctx, &calendar, &name, text)?;
     let mut outcome = Outcome::Rejected(Rejection::Stale);
     for _ in 0..PLAN_ATTEMPTS_MAX {
-        let command = plan(ctx, &calendar, &name, &parsed, text, &etag, &precondition)?;
+        let command = plan(ctx, &calendar, &name, &parsed, &write, &precondition)?;
         outcome = ctx.state.cluster().propose(command).await?;
         if outcome != Outcome::Rejected(Rejection::Stale) {
             break;
         }
     }
+    let etag = tocsin_store::view_etag(&write.etag, write.per_user.as_deref());
     match outcome {
         Outcome::Applied { created, .. } => {
             let status = if created {
@@ -103,7 +105,7 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: &DavRequest) -> DavR
         )),
         Outcome::Rejected(Rejection::UidConflict { href }) => Err(DavError::condition(
             StatusCode::FORBIDDEN,
-            Condition::NoUidConflict(crate::path::object_href(&user, &slug, &href)),
+            Condition::NoUidConflict(calendar.object_href(&href)),
             format!("another object in this calendar ({href}) has the same UID"),
         )),
         Outcome::Rejected(Rejection::NotFound) => Err(DavError::new(
@@ -124,27 +126,96 @@ pub(crate) async fn put(ctx: &Ctx, target: Target, request: &DavRequest) -> DavR
 /// between planning and commit.
 const PLAN_ATTEMPTS_MAX: usize = 3;
 
-/// Plans the command: the object as received, its ETag and bounds, and its
+/// What a write stores: the text as it came, or — on a shared calendar,
+/// or by a sharee — the shared part and the writer's own part apart.
+pub(crate) struct Write {
+    /// The text stored as the object.
+    pub(crate) shared: String,
+    /// Its ETag.
+    pub(crate) etag: String,
+    /// The writer's own part, kept apart.
+    pub(crate) per_user: Option<String>,
+}
+
+/// Splits the writer's own parts (alarms, transparency) out when the
+/// calendar keeps them apart, and refuses a read-only sharee any change to
+/// the shared part (their own alarms they may always change).
+fn split_for_writer(
+    ctx: &Ctx,
+    calendar: &CalendarView,
+    name: &str,
+    text: &str,
+) -> DavResult<Write> {
+    let (shared_with_others, existing) = ctx.state.reader().read(|q| {
+        Ok((
+            !q.shares_of(&calendar.id)?.is_empty(),
+            q.object(&calendar.id, name)?,
+        ))
+    })?;
+    if calendar.access == Access::Owner && !shared_with_others {
+        return Ok(Write {
+            shared: text.to_owned(),
+            etag: etag_of(text),
+            per_user: None,
+        });
+    }
+    let (shared, part) = tocsin_calendar::split_per_user(text).ok_or_else(|| {
+        DavError::condition(
+            StatusCode::FORBIDDEN,
+            Condition::ValidCalendarData,
+            "components do not nest properly",
+        )
+    })?;
+    let etag = etag_of(&shared);
+    let changes_shared_part = existing.is_none_or(|e| e.etag != etag);
+    if changes_shared_part {
+        calendar.require_write()?;
+    }
+    Ok(Write {
+        shared,
+        etag,
+        per_user: Some(part),
+    })
+}
+
+/// Plans the command: the object as stored, its ETag and bounds, and its
 /// next alarm check computed from the object itself over every user, in
 /// the calendar's zone as it is now (invariants 2–4).
 fn plan(
     ctx: &Ctx,
-    calendar: &tocsin_store::Calendar,
+    calendar: &CalendarView,
     name: &str,
     parsed: &ParsedObject,
-    text: &str,
-    etag: &str,
+    write: &Write,
     precondition: &Precondition,
 ) -> DavResult<Command> {
     let now = ctx.state.now();
     let policy = ctx.state.config().alarm_policy;
+    let writer = &ctx.user.name;
+    // Alarms are computed on the stored (shared) text, with the writer's
+    // own part as their overlay: the owner's view must not gain a
+    // sharee's alarms, nor the other way round.
+    let stored = match &write.per_user {
+        Some(_) => ParsedObject::parse(&write.shared, &ctx.state.config().calendar)?,
+        None => parsed.clone(),
+    };
+    let overlay = match &write.per_user {
+        Some(part) => Some(AlarmOverlay::parse(part)?),
+        None => None,
+    };
     let (next_check, zone_fingerprint) = ctx.state.reader().read(|q| {
         let existing = q.object(&calendar.id, name)?;
-        let inputs = q.alarm_inputs(&calendar.id, existing.as_ref().map(|o| &o.id))?;
-        Ok(match inputs {
-            Some(i) => (i.next_check(parsed, now, &policy), i.zone_fingerprint),
-            None => (None, String::new()),
-        })
+        let Some(mut inputs) = q.alarm_inputs(&calendar.id, existing.as_ref().map(|o| &o.id))?
+        else {
+            return Ok((None, String::new()));
+        };
+        if let Some(overlay) = overlay {
+            with_writer_overlay(q, &mut inputs, writer, overlay)?;
+        }
+        Ok((
+            inputs.next_check(&stored, now, &policy),
+            inputs.zone_fingerprint,
+        ))
     })?;
     let (start, end) = parsed.time_bounds();
     Ok(Command::PutObject(Box::new(PutObject {
@@ -153,20 +224,40 @@ fn plan(
         new_object_id: ObjectId(new_id()),
         uid: parsed.uid().to_owned(),
         kind: parsed.kind().name().to_owned(),
-        ical: text.to_owned(),
-        etag: etag.to_owned(),
+        ical: write.shared.clone(),
+        etag: write.etag.clone(),
         bounds: TimeBounds { start, end },
         precondition: precondition.clone(),
         next_check: next_check.map(|n| n.at),
         zone_fingerprint,
+        as_user: writer.clone(),
+        per_user: write.per_user.clone(),
         at: now,
     })))
 }
 
-/// The strong ETag of a text: 128 bits of its SHA-256, so equal texts
-/// have equal ETags on every node.
-pub(crate) fn etag_of(text: &str) -> String {
-    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+/// Puts the writer's new part into the alarm inputs (adding them as a
+/// subject if they had no part yet).
+fn with_writer_overlay(
+    q: &tocsin_store::Query<'_>,
+    inputs: &mut tocsin_store::AlarmInputs,
+    writer: &str,
+    overlay: AlarmOverlay,
+) -> Result<(), tocsin_store::StoreError> {
+    match inputs.subjects.iter_mut().find(|s| s.user == writer) {
+        Some(subject) => subject.overlay = Some(overlay),
+        None => inputs.subjects.push(tocsin_store::AlarmSubject {
+            user: writer.to_owned(),
+            addresses: q
+                .principal(writer)?
+                .map(|p| p.addresses)
+                .unwrap_or_default(),
+            watermark: None,
+            overlay: Some(overlay),
+            defaults: None,
+        }),
+    }
+    Ok(())
 }
 
 /// Clients send `text/calendar` (with parameters), or nothing; anything

@@ -368,10 +368,15 @@ fn calendar_query(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respon
     let zone = query_zone(ctx, &calendar, root)?;
     let range = candidate_range(&filter);
     let candidates = ctx.state.reader().read(|q| match &only {
-        Some(name) => Ok(q.object(&calendar.id, name)?.into_iter().collect()),
+        Some(name) => Ok(q
+            .object_for(&calendar.id, name, &ctx.user.name)?
+            .into_iter()
+            .collect()),
         None => match range {
-            Some(r) => q.objects_possibly_overlapping(&calendar.id, r.start, r.end),
-            None => q.objects(&calendar.id),
+            Some(r) => {
+                q.objects_possibly_overlapping_for(&calendar.id, r.start, r.end, &ctx.user.name)
+            }
+            None => q.objects_for(&calendar.id, &ctx.user.name),
         },
     })?;
     let limits = ctx.state.config().calendar;
@@ -442,7 +447,7 @@ fn calendar_multiget(ctx: &Ctx, root: &Element) -> DavResult<Response> {
             let object = ctx
                 .state
                 .reader()
-                .read(|q| q.object(&calendar.id, &name))
+                .read(|q| q.object_for(&calendar.id, &name, &ctx.user.name))
                 .ok()
                 .flatten()?;
             Some((calendar, object))
@@ -504,14 +509,16 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
         .min(ctx.state.config().sync_changes_max)
         .max(1);
     let wants_data = wanted.wants(CALDAV, "calendar-data");
-    let (calendar, mut changes, objects) = ctx.state.reader().read(|q| {
-        let calendar =
+    let (current_revision, mut changes, objects) = ctx.state.reader().read(|q| {
+        let current =
             q.calendar(&calendar.id)?
                 .ok_or_else(|| tocsin_store::StoreError::Corrupt {
                     table: "calendars",
                     detail: "calendar vanished during a read transaction".into(),
                 })?;
-        let changes = q.changes_since(&calendar.id, since.unwrap_or(0), limit + 1)?;
+        let revision = q.user_revision(&current, &ctx.user.name)?;
+        let changes =
+            q.changes_since_for(&calendar.id, &ctx.user.name, since.unwrap_or(0), limit + 1)?;
         let objects = if wants_data {
             changes
                 .iter()
@@ -519,7 +526,7 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
                     Change::Present(s) => Some(s.href.clone()),
                     Change::Deleted { .. } => None,
                 })
-                .map(|href| q.object(&calendar.id, &href))
+                .map(|href| q.object_for(&calendar.id, &href, &ctx.user.name))
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .flatten()
@@ -527,13 +534,13 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
         } else {
             Vec::new()
         };
-        Ok((calendar, changes, objects))
+        Ok((revision, changes, objects))
     })?;
     let truncated = changes.len() > limit;
     changes.truncate(limit);
     let new_revision = match (truncated, changes.last()) {
         (true, Some(last)) => last.revision(),
-        _ => calendar.revision.max(since.unwrap_or(0)),
+        _ => current_revision.max(since.unwrap_or(0)),
     };
     let pctx = prop_context(ctx);
     let mut ms = Multistatus::new();
@@ -547,24 +554,20 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
                 respond_object(&mut ms, &calendar, summary, ical, &wanted, &pctx);
             }
             Change::Deleted { href, .. } if since.is_some() => {
-                ms.status_response(&crate::path::object_href(&user, &slug, href), 404, None);
+                ms.status_response(&calendar.object_href(href), 404, None);
             }
             Change::Deleted { .. } => {}
         }
     }
     if truncated {
         ms.status_response(
-            &target_href(&user, &slug),
+            &calendar.href(),
             507,
             Some(&Condition::NumberOfMatchesWithinLimits.xml()),
         );
     }
     ms.sync_token(&sync_token(&calendar, new_revision));
     Ok(multistatus_response(ms.finish()))
-}
-
-fn target_href(user: &str, slug: &str) -> String {
-    crate::path::calendar_href(user, slug)
 }
 
 fn free_busy_query(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Response> {
@@ -580,10 +583,9 @@ fn free_busy_query(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
         .transpose()?
         .ok_or_else(|| DavError::bad_request("free-busy-query needs a time-range"))?;
     let zone = query_zone(ctx, &calendar, root)?;
-    let objects = ctx
-        .state
-        .reader()
-        .read(|q| q.objects_possibly_overlapping(&calendar.id, range.start, range.end))?;
+    let objects = ctx.state.reader().read(|q| {
+        q.objects_possibly_overlapping_for(&calendar.id, range.start, range.end, &ctx.user.name)
+    })?;
     let limits = ctx.state.config().calendar;
     let mut periods = Vec::new();
     for object in &objects {
