@@ -286,3 +286,40 @@ def test_a_node_removed_and_re_added_empty_catches_up_by_snapshot(cluster, hook)
     # installed a snapshot, so its own log starts after one.
     assert status["purged_index"], "the new node did not start from a snapshot"
     assert get_etag(node, "fill-259") is not None
+
+
+def test_a_shared_calendar_workload_leaves_one_state_on_every_node(cluster, hook):
+    """Invariants 1-3: a share, per-user writes and a revocation are each
+    one command, so every node applies the same state."""
+    import subprocess
+    from conftest import tocsin_bin
+
+    leader = cluster.nodes[cluster.leader()]
+    subprocess.run([tocsin_bin(), "user", "add", "bob", "--password-stdin", "--email", "bob@example.com",
+                    "--data", str(leader.data)], input="bob-pw\n", text=True, check=True, capture_output=True)
+    followers = [n for i, n in cluster.nodes.items() if i != leader.id]
+    share = """<?xml version="1.0"?><D:share-resource xmlns:D="DAV:"><D:sharee><D:href>/dav/principals/bob/</D:href>
+<D:share-access><D:read-write/></D:share-access></D:sharee></D:share-resource>"""
+    req = urllib.request.Request(f"{followers[0].url}/dav/calendars/alice/calendar/", data=share.encode(), method="POST",
+                                 headers={"Authorization": AUTH, "Content-Type": "application/davsharing+xml"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    bob_auth = "Basic " + base64.b64encode(b"bob:bob-pw").decode()
+    for n in range(12):
+        uid = f"shared-{n}"
+        text = event_text(uid, int(time.time()) + 3600 + n)
+        assert put(cluster.nodes[[leader.id, followers[0].id, followers[1].id][n % 3]], uid, text)[0] == 201
+        # Bob sets his own alarm through another node: a per-user write.
+        mine = text.replace("TRIGGER:-PT10M", "TRIGGER:-PT3M")
+        req = urllib.request.Request(f"{followers[n % 2].url}/dav/calendars/bob/calendar-alice/{uid}.ics",
+                                     data=mine.encode(), method="PUT",
+                                     headers={"Authorization": bob_auth, "Content-Type": "text/calendar"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 204
+    revoke = share.replace("<D:read-write/>", "<D:no-access/>")
+    req = urllib.request.Request(f"{followers[1].url}/dav/calendars/alice/calendar/", data=revoke.encode(), method="POST",
+                                 headers={"Authorization": AUTH, "Content-Type": "application/davsharing+xml"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    digests = cluster.wait_converged()
+    assert len(set(digests.values())) == 1 and len(digests) == 3

@@ -42,6 +42,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/admin/users/{name}/alarms", put(set_alarm_settings))
         .route("/admin/alarms/upcoming", get(upcoming))
         .route("/admin/alarms/log", get(delivery_log))
+        .route("/admin/shares", axum::routing::post(share))
         .route("/admin/cluster/init", axum::routing::post(cluster_init))
         .route(
             "/admin/cluster/nodes",
@@ -112,6 +113,19 @@ pub struct AlarmQuery {
 const ALARM_VIEW_ENTRIES_MAX: usize = 1000;
 /// Channels a user may choose.
 const CHANNELS: [&str; 3] = ["log", "webhook", "email"];
+
+/// `POST /admin/shares`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ShareRequest {
+    /// The calendar's owner.
+    pub owner: String,
+    /// The calendar's URL segment in the owner's home.
+    pub calendar: String,
+    /// The user to share with (name, `mailto:` address or principal URL).
+    pub sharee: String,
+    /// `read`, `read-write`, or `none` to stop sharing.
+    pub access: String,
+}
 
 /// A cluster member, as the admin API names it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -494,6 +508,54 @@ async fn delivery_log(
     {
         Ok(entries) => Json(entries).into_response(),
         Err(e) => store_error(e),
+    }
+}
+
+async fn share(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    Json(request): Json<ShareRequest>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r.into_response();
+    }
+    let access = match request.access.as_str() {
+        "read" => Some(tocsin_store::ShareAccess::Read),
+        "read-write" => Some(tocsin_store::ShareAccess::ReadWrite),
+        "none" => None,
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("access must be read, read-write or none (got {other:?})"),
+            );
+        }
+    };
+    let now = state.clock.now();
+    let planned = state.cluster.reader().read(|q| {
+        let Some(calendar) = q.calendar_by_slug(&request.owner, &request.calendar)? else {
+            return Ok(Err(format!(
+                "{} has no calendar {:?}",
+                request.owner, request.calendar
+            )));
+        };
+        Ok(tocsin_dav::sharing::resolve_sharee(q, &request.sharee)
+            .and_then(|sharee| {
+                tocsin_dav::sharing::plan_share(q, &calendar.id, &sharee, access, now)
+            })
+            .map_err(|e| e.to_string()))
+    });
+    let command = match planned {
+        Ok(Ok(command)) => command,
+        Ok(Err(message)) => return error(StatusCode::NOT_FOUND, message),
+        Err(e) => return store_error(e),
+    };
+    match state.cluster.propose(command).await {
+        Ok(Outcome::Applied { .. }) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Outcome::Rejected(Rejection::NotFound)) if access.is_none() => {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Outcome::Rejected(other)) => error(StatusCode::CONFLICT, format!("{other:?}")),
+        Err(e) => propose_error(e),
     }
 }
 

@@ -31,6 +31,20 @@ pub enum Command {
     /// Look at alarms: what is coming, what was delivered, why one rings.
     #[command(subcommand)]
     Alarms(AlarmsCommand),
+    /// Share a calendar with another user (or stop sharing it).
+    Share {
+        /// The calendar, as OWNER/CALENDAR (its URL segment).
+        calendar: String,
+        /// The user to share it with (name or email address).
+        #[arg(long = "with")]
+        sharee: String,
+        /// read, read-write, or none to stop sharing.
+        #[arg(long, default_value = "read-write")]
+        access: String,
+        /// How to reach the server.
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
     /// Manage the cluster's members.
     #[command(subcommand)]
     Cluster(ClusterCommand),

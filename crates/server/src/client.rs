@@ -423,3 +423,36 @@ pub async fn cluster_status(admin: &AdminArgs, json: bool) -> anyhow::Result<()>
     }
     Ok(())
 }
+
+/// `tocsin share`.
+pub async fn share(
+    admin: &AdminArgs,
+    calendar: &str,
+    sharee: String,
+    access: String,
+) -> anyhow::Result<()> {
+    let (owner, slug) = calendar
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("name the calendar as OWNER/CALENDAR (got {calendar:?})"))?;
+    let client = AdminClient::connect(admin)?;
+    let body = crate::admin::ShareRequest {
+        owner: owner.to_owned(),
+        calendar: slug.to_owned(),
+        sharee: sharee.clone(),
+        access: access.clone(),
+    };
+    client
+        .send(
+            client
+                .http
+                .post(format!("{}/admin/shares", client.url))
+                .json(&body),
+        )
+        .await?;
+    if access == "none" {
+        println!("{calendar} is no longer shared with {sharee}");
+    } else {
+        println!("{calendar} is shared with {sharee} ({access})");
+    }
+    Ok(())
+}

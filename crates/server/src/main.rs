@@ -127,6 +127,12 @@ async fn dispatch(command: Command) -> anyhow::Result<()> {
             json,
         }) => explain::run(&file, now.as_deref(), zone.as_deref(), count, json),
         Command::Status { admin, json } => client::status(&admin, json).await,
+        Command::Share {
+            calendar,
+            sharee,
+            access,
+            admin,
+        } => client::share(&admin, &calendar, sharee, access).await,
         Command::Cluster(ClusterCommand::Init { peers, admin }) => {
             client::cluster_init(&admin, &peers).await
         }

@@ -86,7 +86,7 @@ pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) 
             set,
             remove,
             replan,
-            at: _,
+            at,
         } => crate::apply_sharing::patch_user_calendar(
             tx,
             rev,
@@ -95,6 +95,7 @@ pub(crate) fn apply_command(tx: &Transaction, revision: u64, command: &Command) 
             set,
             remove,
             replan,
+            *at,
         ),
         Command::Noop { .. } => Ok(applied(rev, false)),
     }
@@ -540,7 +541,12 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
     };
     // Invariant 7: an edit keeps the watermark; only a new object (or a
     // user's first part of it) starts one.
-    for user in [&owner, &writer] {
+    let mut users = vec![owner.clone(), writer.clone()];
+    users.extend(crate::apply_sharing::users_with_default_alarms(
+        tx,
+        &put.calendar_id,
+    )?);
+    for user in &users {
         tx.execute(
             "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
             params![object_id, user, put.at.millis()],

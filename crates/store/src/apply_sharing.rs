@@ -208,6 +208,22 @@ pub(crate) fn revoke_share(
     Ok(applied(rev, false))
 }
 
+/// Users with default alarms on a calendar: their alarms may ring for any
+/// of its objects, so each object keeps a watermark for them.
+pub(crate) fn users_with_default_alarms(
+    tx: &Transaction,
+    calendar_id: &CalendarId,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT DISTINCT user FROM user_calendar_props WHERE calendar_id = ?1
+         AND namespace = 'urn:ietf:params:xml:ns:caldav'
+         AND name IN ('default-alarm-vevent-datetime', 'default-alarm-vevent-date') ORDER BY user",
+    )?;
+    let rows = stmt.query_map([&calendar_id.0], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn patch_user_calendar(
     tx: &Transaction,
     rev: i64,
@@ -216,6 +232,7 @@ pub(crate) fn patch_user_calendar(
     set: &[(PropName, String)],
     remove: &[PropName],
     replan: &[ObjectReplan],
+    at: Instant,
 ) -> ApplyResult {
     let Some(owner) = calendar_owner(tx, calendar_id)? else {
         return rejected(Rejection::NotFound);
@@ -249,6 +266,19 @@ pub(crate) fn patch_user_calendar(
         tx.execute(
             "DELETE FROM user_calendar_props WHERE calendar_id = ?1 AND user = ?2 AND namespace = ?3 AND name = ?4",
             params![calendar_id.0, user, name.namespace, name.name],
+        )?;
+    }
+    // A user who now has default alarms starts hearing them from now on:
+    // every object gets a watermark for them (invariant 7), so nothing
+    // before this moment rings.
+    if users_with_default_alarms(tx, calendar_id)?
+        .iter()
+        .any(|u| u == user)
+    {
+        tx.execute(
+            "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms)
+             SELECT id, ?2, ?3 FROM objects WHERE calendar_id = ?1",
+            params![calendar_id.0, user, at.millis()],
         )?;
     }
     bump_user_revision(tx, calendar_id, user, rev)?;

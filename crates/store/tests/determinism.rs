@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use tocsin_calendar::Instant;
 use tocsin_store::{
     CalendarId, Command, CreateCalendar, CreateUser, ObjectId, Precondition, PropName, PutObject,
-    Store, TimeBounds, revision_of,
+    ShareAccess, ShareCalendar, Store, TimeBounds, revision_of,
 };
 
 fn user(i: u8) -> String {
@@ -81,7 +81,52 @@ fn command() -> impl Strategy<Value = Command> {
             id: calendar(c),
             at
         }),
-        (any::<u8>(), at).prop_map(|(u, at)| Command::RemoveUser { name: user(u), at }),
+        (any::<u8>(), at.clone()).prop_map(|(u, at)| Command::RemoveUser { name: user(u), at }),
+        (any::<u8>(), any::<u8>(), any::<bool>(), at.clone()).prop_map(|(c, u, write, at)| {
+            Command::ShareCalendar(ShareCalendar {
+                calendar_id: calendar(c),
+                sharee: user(u),
+                access: if write { ShareAccess::ReadWrite } else { ShareAccess::Read },
+                slug: format!("shared{}", c % 4),
+                at,
+            })
+        }),
+        (any::<u8>(), any::<u8>(), at.clone()).prop_map(|(c, u, at)| Command::RevokeShare {
+            calendar_id: calendar(c),
+            sharee: user(u),
+            at,
+        }),
+        (any::<u8>(), any::<u8>(), any::<u8>(), at.clone()).prop_map(|(c, u, t, at)| Command::PatchUserCalendar {
+            calendar_id: calendar(c),
+            user: user(u),
+            set: vec![(
+                PropName::new("urn:ietf:params:xml:ns:caldav", "default-alarm-vevent-datetime"),
+                format!("BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT{t}M\r\nEND:VALARM\r\n"),
+            )],
+            remove: vec![],
+            replan: vec![],
+            at,
+        }),
+        // A per-user write: the shared part and the writer's own part.
+        (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>(), at).prop_map(|(c, h, u, t, at)| {
+            let shared = format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:uid{}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", h % 6);
+            Command::PutObject(Box::new(PutObject {
+                calendar_id: calendar(c),
+                href: format!("{}.ics", h % 5),
+                new_object_id: ObjectId(format!("p{c}-{h}-{}", at.millis())),
+                uid: format!("uid{}", h % 6),
+                kind: "VEVENT".into(),
+                etag: tocsin_store::etag_of(&shared),
+                ical: shared,
+                bounds: TimeBounds::default(),
+                precondition: Precondition::None,
+                next_check: None,
+                zone_fingerprint: String::new(),
+                as_user: user(u),
+                per_user: Some(format!("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:uid{}\r\nBEGIN:VALARM\r\nTRIGGER:-PT{t}M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", h % 6)),
+                at,
+            }))
+        }),
     ]
 }
 
