@@ -1,7 +1,8 @@
 //! Passwords and HTTP Basic authentication.
 //!
 //! Owns how passwords are hashed (argon2id, a random salt per hash) and
-//! verified, and a bounded cache of recently verified credentials so a
+//! verified — on a few dedicated threads ([`PasswordWorkers`]) so memory
+//! stays bounded — and a bounded cache of recently verified credentials so a
 //! client that sends Basic auth on every request does not pay an argon2
 //! verification each time. A cache entry is valid only while the stored
 //! hash it was checked against is unchanged, so a password change or a
@@ -43,6 +44,100 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
+    }
+}
+
+/// Threads that hash and verify passwords.
+const PASSWORD_THREADS: usize = 2;
+/// Password jobs waiting for a thread; callers wait when it is full.
+const PASSWORD_JOBS_QUEUED_MAX: usize = 256;
+
+enum PasswordJob {
+    Verify {
+        password: String,
+        stored: String,
+        reply: tokio::sync::oneshot::Sender<bool>,
+    },
+    Hash {
+        password: String,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// A small, fixed set of threads for argon2id work. Each hash holds
+/// 19 MiB while it runs, and the allocator keeps a thread's peak for that
+/// thread: on a few dedicated threads the server's memory stays bounded
+/// (about 40 MiB for this), however many clients log in at once.
+#[derive(Clone)]
+pub struct PasswordWorkers {
+    jobs: std::sync::mpsc::SyncSender<PasswordJob>,
+}
+
+impl PasswordWorkers {
+    /// Starts the threads.
+    pub fn start() -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<PasswordJob>(PASSWORD_JOBS_QUEUED_MAX);
+        let queue = std::sync::Arc::new(Mutex::new(queue));
+        for n in 0..PASSWORD_THREADS {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-{n}"))
+                .spawn(move || run_password_thread(&queue))?;
+        }
+        Ok(PasswordWorkers { jobs })
+    }
+
+    /// Whether `password` matches `stored` (false if the workers are gone).
+    pub async fn verify(&self, password: String, stored: String) -> bool {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let jobs = self.jobs.clone();
+        let job = PasswordJob::Verify {
+            password,
+            stored,
+            reply,
+        };
+        let sent = tokio::task::spawn_blocking(move || jobs.send(job).is_ok())
+            .await
+            .unwrap_or(false);
+        sent && answer.await.unwrap_or(false)
+    }
+
+    /// A new PHC string for `password`.
+    pub async fn hash(&self, password: String) -> Result<String, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let jobs = self.jobs.clone();
+        let job = PasswordJob::Hash { password, reply };
+        let sent = tokio::task::spawn_blocking(move || jobs.send(job).is_ok())
+            .await
+            .unwrap_or(false);
+        if !sent {
+            return Err("password workers stopped".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("password workers stopped".into()))
+    }
+}
+
+fn run_password_thread(queue: &Mutex<std::sync::mpsc::Receiver<PasswordJob>>) {
+    loop {
+        let job = match queue.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(PasswordJob::Verify {
+                password,
+                stored,
+                reply,
+            }) => {
+                let _ = reply.send(verify_password(&password, &stored));
+            }
+            Ok(PasswordJob::Hash { password, reply }) => {
+                let _ = reply.send(hash_password(&password));
+            }
+            Err(_) => return,
+        }
     }
 }
 

@@ -83,17 +83,24 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: DavConfig,
     credentials: CredentialCache,
+    passwords: auth::PasswordWorkers,
 }
 
 impl DavState {
     /// State over a running node.
-    pub fn new(cluster: Cluster, clock: Arc<dyn Clock>, config: DavConfig) -> Self {
+    pub fn new(
+        cluster: Cluster,
+        clock: Arc<dyn Clock>,
+        config: DavConfig,
+        passwords: auth::PasswordWorkers,
+    ) -> Self {
         DavState {
             inner: Arc::new(Inner {
                 cluster,
                 clock,
                 config,
                 credentials: CredentialCache::default(),
+                passwords,
             }),
         }
     }
@@ -214,11 +221,11 @@ async fn authenticate(
     if cache.is_verified(&name, &password, &principal.password_hash) {
         return Ok(principal);
     }
-    let stored = principal.password_hash.clone();
-    let candidate = password.clone();
-    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
-        .await
-        .unwrap_or(false);
+    let verified = state
+        .inner
+        .passwords
+        .verify(password.clone(), principal.password_hash.clone())
+        .await;
     if !verified {
         tracing::info!(user = %name, "failed authentication");
         return Err(unauthorized(state, "wrong user name or password"));

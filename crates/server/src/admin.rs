@@ -30,6 +30,8 @@ pub struct AdminState {
     pub token: Arc<str>,
     /// How alarms are computed, for `alarms upcoming`.
     pub alarm_policy: tocsin_calendar::AlarmPolicy,
+    /// Where passwords are hashed.
+    pub passwords: tocsin_dav::auth::PasswordWorkers,
 }
 
 /// The admin routes.
@@ -259,10 +261,11 @@ fn mailto(email: &str) -> Result<String, AdminError> {
     }
 }
 
-async fn hash(password: String) -> Result<String, AdminError> {
-    tokio::task::spawn_blocking(move || tocsin_dav::auth::hash_password(&password))
+async fn hash(state: &AdminState, password: String) -> Result<String, AdminError> {
+    state
+        .passwords
+        .hash(password)
         .await
-        .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
@@ -353,7 +356,7 @@ async fn add_user(
         Ok(a) => a,
         Err(r) => return r.into_response(),
     };
-    let password_hash = match hash(new.password).await {
+    let password_hash = match hash(&state, new.password).await {
         Ok(h) => h,
         Err(r) => return r.into_response(),
     };
@@ -393,7 +396,7 @@ async fn set_password(
     if let Err(r) = valid_password(&new.password) {
         return r.into_response();
     }
-    let password_hash = match hash(new.password).await {
+    let password_hash = match hash(&state, new.password).await {
         Ok(h) => h,
         Err(r) => return r.into_response(),
     };

@@ -77,7 +77,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         alarm_metrics,
     )
     .context("cannot start the alarm engine")?;
-    let app = app(cluster.clone(), Arc::new(registry), token, &config);
+    let passwords =
+        tocsin_dav::auth::PasswordWorkers::start().context("cannot start the password threads")?;
+    let app = app(
+        cluster.clone(),
+        Arc::new(registry),
+        token,
+        &config,
+        passwords,
+    );
 
     print_banner(&config);
     serve_http(listener, app, tls).await?;
@@ -240,12 +248,14 @@ fn app(
     registry: telemetry::SharedRegistry,
     token: String,
     config: &Config,
+    passwords: tocsin_dav::auth::PasswordWorkers,
 ) -> Router {
     let admin = admin::routes(AdminState {
         cluster: cluster.clone(),
         clock: Arc::new(SystemClock),
         token: token.into(),
         alarm_policy: config.alarms.policy(),
+        passwords: passwords.clone(),
     });
     let ops = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -264,6 +274,7 @@ fn app(
         cluster.clone(),
         Arc::new(SystemClock),
         dav_config(config),
+        passwords,
     ));
     Router::new()
         .merge(ops)
