@@ -545,6 +545,7 @@ fn watch_raft(
             let last = snapshot.last_log_index.unwrap_or(0);
             let purged = snapshot.purged.map_or(0, |p| p.index);
             metrics.log_entries.set(last.saturating_sub(purged) as i64);
+            metrics.last_log_index.set(last as i64);
             metrics.replication_lag.clear();
             if let Some(replication) = &snapshot.replication {
                 for (node, matched) in replication {

@@ -40,6 +40,8 @@ pub struct ClusterMetrics {
     pub is_leader: Gauge,
     /// The last log index applied to the state machine.
     pub applied_index: Gauge,
+    /// The last log index present in the log.
+    pub last_log_index: Gauge,
     /// On the leader: entries each follower is behind the leader's log.
     pub replication_lag: Family<Vec<(String, String)>, Gauge>,
 }
@@ -57,6 +59,7 @@ impl Default for ClusterMetrics {
             term: Gauge::default(),
             is_leader: Gauge::default(),
             applied_index: Gauge::default(),
+            last_log_index: Gauge::default(),
             replication_lag: Family::default(),
         }
     }
@@ -110,6 +113,16 @@ impl ClusterMetrics {
             "raft_applied_index",
             "The last log index applied",
             self.applied_index.clone(),
+        );
+        registry.register(
+            "raft_last_log_index",
+            "The last log index present",
+            self.last_log_index.clone(),
+        );
+        registry.register(
+            "raft_replication_lag_entries",
+            "On the leader: log entries each follower is behind",
+            self.replication_lag.clone(),
         );
     }
 

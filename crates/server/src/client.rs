@@ -211,7 +211,38 @@ pub async fn status(admin: &AdminArgs, json: bool) -> anyhow::Result<()> {
         c.users, c.calendars, c.objects, c.alarm_index, c.outbox_pending
     );
     println!("  state digest {}", status.digest);
+    if node.voters.len() > 1 {
+        println!();
+        print_members(
+            &client
+                .get::<Vec<crate::admin::MemberStatusView>>("/admin/cluster/status")
+                .await?,
+        );
+    }
     Ok(())
+}
+
+fn print_members(rows: &[crate::admin::MemberStatusView]) {
+    let show = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    println!("node  role       term  commit   applied  lag  address");
+    for row in rows {
+        match &row.status {
+            Ok(s) => println!(
+                "{:<5} {:<10} {:<5} {:<8} {:<8} {:<4} {}",
+                row.member.id,
+                s.role,
+                s.term,
+                show(s.commit_index),
+                show(s.applied_index),
+                show(row.lag),
+                row.member.api_url
+            ),
+            Err(e) => println!(
+                "{:<5} unreachable ({e})  {}",
+                row.member.id, row.member.api_url
+            ),
+        }
+    }
 }
 
 /// `tocsin user alarms`.
@@ -401,26 +432,7 @@ pub async fn cluster_status(admin: &AdminArgs, json: bool) -> anyhow::Result<()>
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let show = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
-    println!("node  role       term  commit   applied  lag  address");
-    for row in rows {
-        match row.status {
-            Ok(s) => println!(
-                "{:<5} {:<10} {:<5} {:<8} {:<8} {:<4} {}",
-                row.member.id,
-                s.role,
-                s.term,
-                show(s.commit_index),
-                show(s.applied_index),
-                show(row.lag),
-                row.member.api_url
-            ),
-            Err(e) => println!(
-                "{:<5} unreachable ({e})  {}",
-                row.member.id, row.member.api_url
-            ),
-        }
-    }
+    print_members(&rows);
     Ok(())
 }
 
