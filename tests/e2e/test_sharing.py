@@ -276,3 +276,41 @@ def test_a_sharee_who_declined_hears_nothing(server, hook, team):
     hook.wait_for(uid, path="/u/alice", timeout=15)
     time.sleep(1.5)
     assert deliveries_for(hook, "bob", uid) == []
+
+
+def test_opted_in_defaults_ring_for_events_with_no_alarm_and_stop_when_opted_out(server, hook, team):
+    def patch(prop_xml):
+        body = f"""<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"
+ xmlns:T="urn:x-tocsin"><D:set><D:prop>{prop_xml}</D:prop></D:set></D:propertyupdate>"""
+        return raw(server, "PROPPATCH", f"/dav/calendars/alice/{team}/", body, user="alice")
+
+    default = "BEGIN:VALARM&#13;\nACTION:DISPLAY&#13;\nDESCRIPTION:default&#13;\nTRIGGER:-PT6S&#13;\nEND:VALARM&#13;\n"
+    status, _, text = patch(f"<C:default-alarm-vevent-datetime>{default}</C:default-alarm-vevent-datetime>"
+                            "<T:default-alarms-when-none>true</T:default-alarms-when-none>")
+    assert status == 207 and "200 OK" in text, text
+    status, _, text = patch("<T:default-alarms-when-none>maybe</T:default-alarms-when-none>")
+    assert status == 207 and "403" in text, text
+
+    status, _, text = raw(server, "PROPFIND", f"/dav/calendars/alice/{team}/",
+                          '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:T="urn:x-tocsin">'
+                          "<D:prop><T:default-alarms-when-none/></D:prop></D:propfind>",
+                          {"Depth": "0"}, user="alice")
+    assert status == 207 and ">true</" in text, text
+
+    # An event with no VALARM at all rings at the default's time.
+    uid = "none-" + uuid.uuid4().hex[:6]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
+    put(server, "alice", team, uid, event(uid, start))
+    [rang] = hook.wait_for(uid, path="/u/alice", timeout=30)
+    assert rang[0] >= (start - timedelta(seconds=6)).timestamp(), "rang early"
+    assert rang[3]["trigger"] == (start - timedelta(seconds=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # Opted out: a second such event stays silent.
+    status, _, text = patch("<T:default-alarms-when-none>false</T:default-alarms-when-none>")
+    assert status == 207 and "200 OK" in text, text
+    quiet = "quiet-" + uuid.uuid4().hex[:6]
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    put(server, "alice", team, quiet, event(quiet, start))
+    time.sleep(max(0.0, start.timestamp() - time.time()) + 1.0)
+    assert deliveries_for(hook, "alice", quiet) == []
+    assert deliveries_for(hook, "bob", uid) == [], "alice's default alarm reached bob"

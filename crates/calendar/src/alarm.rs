@@ -270,12 +270,14 @@ impl AlarmOverlay {
 
 /// The user's default alarms (CALDAV:default-alarm-vevent-datetime and
 /// -date), applied to components that ask for them: those with
-/// `X-JMAP-USEDEFAULTALERTS:TRUE`, and VALARMs marked
-/// `X-APPLE-DEFAULT-ALARM:TRUE`, which they replace.
+/// `X-JMAP-USEDEFAULTALERTS:TRUE`, VALARMs marked
+/// `X-APPLE-DEFAULT-ALARM:TRUE` (which they replace) and, when the user
+/// opted in, components with no alarm of their own.
 #[derive(Clone, Debug, Default)]
 pub struct DefaultAlarms {
     datetime: Vec<Alarm>,
     date: Vec<Alarm>,
+    when_none: bool,
 }
 
 impl DefaultAlarms {
@@ -288,7 +290,15 @@ impl DefaultAlarms {
         Ok(DefaultAlarms {
             datetime: parse_valarms(datetime)?,
             date: parse_valarms(date)?,
+            when_none: false,
         })
+    }
+
+    /// Also applies the defaults to components with no alarm for this
+    /// user (the user's opt-in; clients that keep defaults to themselves
+    /// write no marker, so without it their events would stay silent).
+    pub fn applied_when_none(self, when_none: bool) -> DefaultAlarms {
+        DefaultAlarms { when_none, ..self }
     }
 }
 
@@ -436,7 +446,10 @@ fn alarms_of<'a>(obj: &'a CalendarObject, comp: &'a Comp, view: &UserView<'a>) -
         Some(a) => a,
         None => &comp.alarms,
     };
-    let wants_defaults = base.iter().any(|a| a.default_placeholder) || asks_for_defaults(obj, comp);
+    let opted_in_for_none = base.is_empty() && view.default_alarms.is_some_and(|d| d.when_none);
+    let wants_defaults = opted_in_for_none
+        || base.iter().any(|a| a.default_placeholder)
+        || asks_for_defaults(obj, comp);
     let mut out: Vec<&Alarm> = base.iter().filter(|a| !a.default_placeholder).collect();
     if wants_defaults && let Some(defaults) = view.default_alarms {
         let all_day = comp.anchor().is_some_and(|a| a.is_date());

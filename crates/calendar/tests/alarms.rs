@@ -395,6 +395,14 @@ fn per_user_overlay_replaces_the_objects_alarms() {
     );
 }
 
+/// The next five triggers of `o` for `view`, from 2026-12-01, in RFC 3339.
+fn triggers_from_dec_1(o: &CalendarObject, view: &UserView<'_>) -> Vec<String> {
+    upcoming_alarms(o, view, at("2026-12-01T00:00:00Z"), 5, &policy())
+        .iter()
+        .map(|d| d.trigger.to_rfc3339())
+        .collect()
+}
+
 #[test]
 fn default_alarms_apply_only_to_components_that_ask() {
     let defaults = DefaultAlarms::parse(
@@ -418,16 +426,32 @@ fn default_alarms_apply_only_to_components_that_ask() {
     let all_day = obj(
         "BEGIN:VEVENT\nUID:e\nDTSTART;VALUE=DATE:20261204\nX-JMAP-USEDEFAULTALERTS:TRUE\nEND:VEVENT\n",
     );
-    let t = |o: &CalendarObject| {
-        upcoming_alarms(o, &view, at("2026-12-01T00:00:00Z"), 5, &policy())
-            .iter()
-            .map(|d| d.trigger.to_rfc3339())
-            .collect::<Vec<_>>()
-    };
+    let t = |o: &CalendarObject| triggers_from_dec_1(o, &view);
     assert_eq!(t(&asks), ["2026-12-04T09:55:00Z"]);
     assert!(t(&silent).is_empty());
     assert_eq!(t(&placeholder), ["2026-12-04T09:55:00Z"]);
     assert_eq!(t(&all_day), ["2026-12-03T09:00:00Z"]);
+}
+
+#[test]
+fn opted_in_defaults_also_cover_components_with_no_alarm_of_their_own() {
+    let defaults = DefaultAlarms::parse(
+        Some("BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\n"),
+        None,
+    )
+    .expect("defaults")
+    .applied_when_none(true);
+    let user = User::utc();
+    let view = UserView {
+        default_alarms: Some(&defaults),
+        ..user.view()
+    };
+    let silent = obj("BEGIN:VEVENT\nUID:e\nDTSTART:20261204T100000Z\nEND:VEVENT\n");
+    let own = obj(&event("", "ACTION:DISPLAY\nTRIGGER:-PT30M\n"));
+    let t = |o: &CalendarObject| triggers_from_dec_1(o, &view);
+    assert_eq!(t(&silent), ["2026-12-04T09:55:00Z"]);
+    // An alarm of the event's own wins: defaults never add to it.
+    assert_eq!(t(&own), ["2026-12-04T09:30:00Z"]);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! change. It must never perform I/O: handlers load the records and pass
 //! them in.
 
-use tocsin_store::{Access, Calendar, ObjectSummary, Principal, PropName, ShareRow};
+use tocsin_store::{Access, Calendar, ObjectSummary, Principal, PropName, ShareRow, TOCSIN_NS};
 
 use crate::path::{calendar_href, home_href, principal_href};
 use crate::xml::write::{escape, href_xml};
@@ -81,8 +81,9 @@ fn name(ns: &str, local: &str) -> PropName {
 }
 
 /// Properties stored as text (everything else a client sets is kept as XML).
-const STORED_TEXT_PROPS: [(&str, &str); 8] = [
+const STORED_TEXT_PROPS: [(&str, &str); 9] = [
     (CALDAV, "default-alarm-vevent-datetime"),
+    (TOCSIN_NS, "default-alarms-when-none"),
     (CALDAV, "default-alarm-vevent-date"),
     (DAV, "displayname"),
     (CALDAV, "calendar-description"),

@@ -53,7 +53,10 @@ pub use model::{
     Calendar, CalendarId, CalendarObject, Change, Counts, ObjectId, ObjectSummary, Principal,
     PropName, TimeBounds,
 };
-pub use planning::{AlarmInputs, AlarmSubject, calendar_timezone_prop};
+pub use planning::{
+    AlarmInputs, AlarmSubject, TOCSIN_NS, calendar_timezone_prop, default_alarms_from_props,
+    defaults_when_none_prop,
+};
 pub use query::{Query, Reader};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use sharing_queries::{Access, CalendarAccess, ShareRow};

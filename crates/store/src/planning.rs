@@ -27,6 +27,42 @@ pub fn calendar_timezone_prop() -> PropName {
     PropName::new("urn:ietf:params:xml:ns:caldav", "calendar-timezone")
 }
 
+/// A user's opt-in (stored per user and calendar, like their default
+/// alarms) to have the defaults also ring for events with no alarm of
+/// their own: value `true` or `false`.
+pub fn defaults_when_none_prop() -> PropName {
+    PropName::new(TOCSIN_NS, "default-alarms-when-none")
+}
+
+/// Tocsin's own WebDAV property namespace.
+pub const TOCSIN_NS: &str = "urn:x-tocsin";
+
+/// A user's default alarms on one calendar from their properties of it
+/// (CALDAV `default-alarm-vevent-datetime` / `-date` and the opt-in of
+/// [`defaults_when_none_prop`]); `None` when they set none. Both the
+/// planner and a PROPPATCH that re-plans read them here, so they agree.
+pub fn default_alarms_from_props(props: &[(PropName, String)]) -> Option<DefaultAlarms> {
+    let value = |ns: &str, name: &str| {
+        props
+            .iter()
+            .find(|(n, _)| n.namespace == ns && n.name == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let (datetime, date) = (
+        value(CALDAV_NS, "default-alarm-vevent-datetime"),
+        value(CALDAV_NS, "default-alarm-vevent-date"),
+    );
+    if datetime.is_none() && date.is_none() {
+        return None;
+    }
+    let when_none = props
+        .iter()
+        .any(|(n, v)| *n == defaults_when_none_prop() && v.trim().eq_ignore_ascii_case("true"));
+    DefaultAlarms::parse(datetime, date)
+        .ok()
+        .map(|d| d.applied_when_none(when_none))
+}
+
 /// One user whose alarms an object may fire.
 #[derive(Debug, Clone)]
 pub struct AlarmSubject {
@@ -180,28 +216,14 @@ impl Query<'_> {
         Ok(silent)
     }
 
-    /// A user's default alarms on a calendar (RFC 7986-era CalDAV
-    /// `default-alarm-vevent-datetime` / `-date`), if set.
+    /// A user's default alarms on a calendar, if set.
     fn default_alarms(
         &self,
         calendar_id: &CalendarId,
         user: &str,
     ) -> Result<Option<DefaultAlarms>, StoreError> {
         let props = self.user_calendar_props(calendar_id, user)?;
-        let value = |name: &str| {
-            props
-                .iter()
-                .find(|(n, _)| n.namespace == CALDAV_NS && n.name == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let (datetime, date) = (
-            value("default-alarm-vevent-datetime"),
-            value("default-alarm-vevent-date"),
-        );
-        if datetime.is_none() && date.is_none() {
-            return Ok(None);
-        }
-        Ok(DefaultAlarms::parse(datetime, date).ok())
+        Ok(default_alarms_from_props(&props))
     }
 
     fn sharees_with_default_alarms(

@@ -13,6 +13,7 @@ use axum::response::Response;
 use tocsin_calendar::{DefaultAlarms, Zone};
 use tocsin_store::{
     Access, Command, ObjectReplan, Outcome, PropName, Rejection, calendar_timezone_prop,
+    default_alarms_from_props, defaults_when_none_prop,
 };
 
 use super::propfind::multistatus_response;
@@ -48,7 +49,13 @@ pub(crate) fn value_to_store(element: &Element) -> Result<(PropName, String), Da
             element.name
         )));
     }
-    if is_default_alarm(&name) && !value.trim().is_empty() {
+    if name == defaults_when_none_prop() && !["true", "false"].contains(&value.trim()) {
+        return Err(DavError::forbidden(format!(
+            "{} is `true` or `false`",
+            element.name
+        )));
+    }
+    if is_default_alarm(&name) && name != defaults_when_none_prop() && !value.trim().is_empty() {
         DefaultAlarms::parse(Some(&value), None).map_err(|e| {
             DavError::condition(
                 StatusCode::FORBIDDEN,
@@ -159,12 +166,14 @@ pub(crate) async fn proppatch(
     Ok(multistatus_response(ms.finish()))
 }
 
-/// The user's default alarms (set per user, on any calendar they reach).
+/// The user's default alarms and their opt-in for events without alarms
+/// (set per user, on any calendar they reach).
 const DEFAULT_ALARM_PROPS: [&str; 2] =
     ["default-alarm-vevent-datetime", "default-alarm-vevent-date"];
 
 fn is_default_alarm(name: &PropName) -> bool {
-    name.namespace == CALDAV && DEFAULT_ALARM_PROPS.contains(&name.name.as_str())
+    (name.namespace == CALDAV && DEFAULT_ALARM_PROPS.contains(&name.name.as_str()))
+        || *name == defaults_when_none_prop()
 }
 
 fn stale(what: &str) -> DavError {
@@ -253,14 +262,7 @@ fn replan_with_defaults(
         let mut props = q.user_calendar_props(&calendar.id, user)?;
         props.retain(|(n, _)| !removes.contains(n) && !sets.iter().any(|(s, _)| s == n));
         props.extend(sets.iter().cloned());
-        let value = |name: &str| {
-            props
-                .iter()
-                .find(|(n, _)| n.namespace == CALDAV && n.name == name)
-                .map(|(_, v)| v.as_str())
-        };
-        let defaults =
-            DefaultAlarms::parse(value(DEFAULT_ALARM_PROPS[0]), value(DEFAULT_ALARM_PROPS[1])).ok();
+        let defaults = default_alarms_from_props(&props);
         let mut replan = Vec::new();
         for object in q.objects(&calendar.id)? {
             let next_check = match (
