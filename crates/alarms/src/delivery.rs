@@ -30,6 +30,8 @@ use crate::payload::AlarmPayload;
 
 /// Longest single wait; the loop re-reads the outbox at least this often.
 const SLEEP_MAX: Duration = Duration::from_secs(60);
+/// The refill batch is this fraction of `deliveries_in_flight_max`.
+const DELIVERY_REFILL_DIVISOR: usize = 8;
 
 /// What every send shares.
 #[derive(Clone)]
@@ -75,30 +77,26 @@ impl DeliveryWorker {
     }
 
     fn start_due(self: &Arc<Self>, in_flight: &mut HashSet<String>, running: &mut JoinSet<String>) {
-        let room = self
-            .config
-            .deliveries_in_flight_max
-            .saturating_sub(in_flight.len());
-        if room == 0 {
+        if !self.worth_refilling(in_flight.len()) {
             return;
         }
+        let room = self.config.deliveries_in_flight_max - in_flight.len();
         let now = self.clock.now();
-        let due = match self
-            .cluster
-            .reader()
-            .read(|q| q.pending_deliveries(now, room + in_flight.len()))
-        {
-            Ok(due) => due,
+        let fresh = self.cluster.reader().read(|q| {
+            let keys = q.pending_delivery_keys(now, room + in_flight.len())?;
+            let mut fresh = Vec::with_capacity(room);
+            for key in keys.iter().filter(|k| !in_flight.contains(*k)).take(room) {
+                fresh.extend(q.outbox_entry(key)?);
+            }
+            Ok(fresh)
+        });
+        let fresh = match fresh {
+            Ok(fresh) => fresh,
             Err(e) => {
                 tracing::error!(error = %e, "delivery worker cannot read the outbox");
                 return;
             }
         };
-        let fresh: Vec<OutboxEntry> = due
-            .into_iter()
-            .filter(|e| !in_flight.contains(&e.key))
-            .take(room)
-            .collect();
         for entry in fresh {
             in_flight.insert(entry.key.clone());
             let worker = self.clone();
@@ -110,8 +108,13 @@ impl DeliveryWorker {
         }
     }
 
+    fn worth_refilling(&self, in_flight: usize) -> bool {
+        worth_refilling(in_flight, self.config.deliveries_in_flight_max)
+    }
+
     fn time_to_next_attempt(&self, in_flight: &HashSet<String>) -> Duration {
-        if in_flight.len() >= self.config.deliveries_in_flight_max {
+        if !self.worth_refilling(in_flight.len()) {
+            // Full enough: a completion wakes the loop.
             return SLEEP_MAX;
         }
         let now = self.clock.now();
@@ -224,7 +227,40 @@ impl DeliveryWorker {
     }
 }
 
+/// Whether to read the outbox for more sends: when nothing is in flight,
+/// or when a batch of slots is free — in a burst the worker refills in
+/// batches instead of re-reading the outbox after every completion.
+fn worth_refilling(in_flight: usize, in_flight_max: usize) -> bool {
+    let refill_min = (in_flight_max / DELIVERY_REFILL_DIVISOR).max(1);
+    in_flight == 0 || (in_flight < in_flight_max && in_flight_max - in_flight >= refill_min)
+}
+
 /// Seconds from `trigger` to `now` (never negative).
 fn lateness(now: Instant, trigger: Instant) -> f64 {
     now.since(trigger).millis().max(0) as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_refilling;
+
+    #[test]
+    fn an_idle_worker_always_reads_the_outbox() {
+        assert!(worth_refilling(0, 128));
+        assert!(worth_refilling(0, 1));
+    }
+
+    #[test]
+    fn a_busy_worker_refills_in_batches_not_after_every_completion() {
+        assert!(!worth_refilling(127, 128), "one free slot is not a batch");
+        assert!(!worth_refilling(113, 128));
+        assert!(worth_refilling(112, 128), "16 free slots are");
+        assert!(!worth_refilling(128, 128), "full");
+    }
+
+    #[test]
+    fn a_tiny_limit_still_refills() {
+        assert!(worth_refilling(1, 2));
+        assert!(!worth_refilling(2, 2));
+    }
 }

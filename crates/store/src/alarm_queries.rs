@@ -163,6 +163,22 @@ impl Query<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The keys of pending deliveries due at or before `now`, earliest
+    /// first: read from the covering index alone, so a worker that already
+    /// has most of them in flight pays nothing for their payloads.
+    pub fn pending_delivery_keys(
+        &self,
+        now: Instant,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT key FROM alarm_outbox WHERE state = 'pending' AND next_attempt_ms <= ?1
+             ORDER BY next_attempt_ms, key LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now.millis(), limit as i64], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// One outbox entry.
     pub fn outbox_entry(&self, key: &str) -> Result<Option<OutboxEntry>, StoreError> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM alarm_outbox WHERE key = ?1");
