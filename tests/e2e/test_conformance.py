@@ -19,7 +19,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 FULL_FEATURES_MIN = 90  # Xandikos' count on this tester version; Cyrus has 89.
 
 
-def tester_bin() -> str:
+def caldav_server_tester_path() -> str:
     return str(Path(sys.executable).parent / "caldav-server-tester")
 
 
@@ -27,7 +27,7 @@ def test_caldav_server_tester_rates_tocsin_at_least_as_well_as_its_peers(server)
     server.add_user("tester", "tester-pw", "tester@example.com")
     run = subprocess.run(
         [
-            tester_bin(),
+            caldav_server_tester_path(),
             "--caldav-url", server.url + "/",
             "--caldav-username", "tester",
             "--caldav-password", "tester-pw",

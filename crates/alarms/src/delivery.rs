@@ -32,12 +32,24 @@ use crate::payload::AlarmPayload;
 const SLEEP_MAX: Duration = Duration::from_secs(60);
 /// The refill batch is this fraction of `deliveries_in_flight_max`.
 const DELIVERY_REFILL_DIVISOR: usize = 8;
+/// Results being committed at once; past it, no new sends start.
+const RECORDS_IN_FLIGHT_MAX: usize = 4_096;
 
 /// What every send shares.
 #[derive(Clone)]
 pub(crate) struct Senders {
     pub(crate) webhook: WebhookSender,
     pub(crate) email: Option<EmailSender>,
+}
+
+/// What the worker has under way: sends (at most
+/// `deliveries_in_flight_max`), results being committed (at most
+/// [`RECORDS_IN_FLIGHT_MAX`]), and the keys of both.
+#[derive(Default)]
+struct InFlight {
+    sending: JoinSet<RecordDelivery>,
+    recording: JoinSet<String>,
+    keys: HashSet<String>,
 }
 
 pub(crate) struct DeliveryWorker {
@@ -52,40 +64,46 @@ impl DeliveryWorker {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let this = Arc::new(self);
         let mut applied = this.cluster.applied();
-        let mut in_flight: HashSet<String> = HashSet::new();
-        let mut running: JoinSet<String> = JoinSet::new();
+        let mut work = InFlight::default();
         loop {
             if cancel.is_cancelled() {
                 break;
             }
-            this.start_due(&mut in_flight, &mut running);
-            let wait = this.time_to_next_attempt(&in_flight);
+            this.start_due(&mut work);
+            let wait = this.time_to_next_attempt(&work);
             tokio::select! {
                 () = cancel.cancelled() => break,
-                finished = running.join_next(), if !running.is_empty() => {
-                    if let Some(Ok(key)) = finished {
-                        in_flight.remove(&key);
+                sent = work.sending.join_next(), if !work.sending.is_empty() => {
+                    if let Some(Ok(record)) = sent {
+                        this.start_recording(record, &mut work);
+                    }
+                }
+                recorded = work.recording.join_next(), if !work.recording.is_empty() => {
+                    if let Some(Ok(key)) = recorded {
+                        work.keys.remove(&key);
                     }
                 }
                 () = tokio::time::sleep(wait) => {}
                 changed = applied.changed() => if changed.is_err() { break },
             }
         }
-        // Sends under way are left to finish: their results may no longer
-        // commit, and the next leader sends those entries again, same key.
-        running.detach_all();
+        // Sends and records under way are left to finish: their results
+        // may no longer commit, and the next leader sends those entries
+        // again, same key.
+        work.sending.detach_all();
+        work.recording.detach_all();
     }
 
-    fn start_due(self: &Arc<Self>, in_flight: &mut HashSet<String>, running: &mut JoinSet<String>) {
-        if !self.worth_refilling(in_flight.len()) {
+    fn start_due(self: &Arc<Self>, work: &mut InFlight) {
+        if !self.worth_refilling(work) {
             return;
         }
-        let room = self.config.deliveries_in_flight_max - in_flight.len();
+        let room = self.config.deliveries_in_flight_max - work.sending.len();
         let now = self.clock.now();
         let fresh = self.cluster.reader().read(|q| {
-            let keys = q.pending_delivery_keys(now, room + in_flight.len())?;
+            let keys = q.pending_delivery_keys(now, room + work.keys.len())?;
             let mut fresh = Vec::with_capacity(room);
-            for key in keys.iter().filter(|k| !in_flight.contains(*k)).take(room) {
+            for key in keys.iter().filter(|k| !work.keys.contains(*k)).take(room) {
                 fresh.extend(q.outbox_entry(key)?);
             }
             Ok(fresh)
@@ -98,22 +116,37 @@ impl DeliveryWorker {
             }
         };
         for entry in fresh {
-            in_flight.insert(entry.key.clone());
+            work.keys.insert(entry.key.clone());
             let worker = self.clone();
-            running.spawn(async move {
-                let key = entry.key.clone();
-                worker.deliver(entry).await;
-                key
-            });
+            work.sending
+                .spawn(async move { worker.send_and_judge(entry).await });
         }
     }
 
-    fn worth_refilling(&self, in_flight: usize) -> bool {
-        worth_refilling(in_flight, self.config.deliveries_in_flight_max)
+    /// Commits a send's result in the background: the next send does not
+    /// wait for it, and its key stays in flight until it is committed, so
+    /// the entry (still pending in the store until then) is not sent twice.
+    fn start_recording(&self, record: RecordDelivery, work: &mut InFlight) {
+        let cluster = self.cluster.clone();
+        work.recording.spawn(async move {
+            let key = record.key.clone();
+            if let Err(e) = cluster.propose(Command::RecordDelivery(record)).await {
+                tracing::warn!(%key, error = %e, "delivery result not committed; the entry stays pending");
+            }
+            key
+        });
     }
 
-    fn time_to_next_attempt(&self, in_flight: &HashSet<String>) -> Duration {
-        if !self.worth_refilling(in_flight.len()) {
+    fn worth_refilling(&self, work: &InFlight) -> bool {
+        worth_refilling(
+            work.sending.len(),
+            work.recording.len(),
+            self.config.deliveries_in_flight_max,
+        )
+    }
+
+    fn time_to_next_attempt(&self, work: &InFlight) -> Duration {
+        if !self.worth_refilling(work) {
             // Full enough: a completion wakes the loop.
             return SLEEP_MAX;
         }
@@ -123,14 +156,16 @@ impl DeliveryWorker {
                 Duration::from_millis(next.since(now).millis() as u64).min(SLEEP_MAX)
             }
             // Due now but all in flight: wait for one to finish.
-            Ok(Some(_)) if !in_flight.is_empty() => SLEEP_MAX,
+            Ok(Some(_)) if !work.keys.is_empty() => SLEEP_MAX,
             Ok(Some(_)) => Duration::from_millis(1),
             Ok(None) => SLEEP_MAX,
             Err(_) => Duration::from_secs(1),
         }
     }
 
-    async fn deliver(&self, entry: OutboxEntry) {
+    /// Sends one entry and decides what to record: delivered, a retry at
+    /// a later time, or failed for good.
+    async fn send_and_judge(&self, entry: OutboxEntry) -> RecordDelivery {
         let outcome = self.send(&entry).await;
         let now = self.clock.now();
         let attempts = entry.attempts + 1;
@@ -166,13 +201,10 @@ impl DeliveryWorker {
                 DeliveryResult::Failed { error }
             }
         };
-        let record = Command::RecordDelivery(RecordDelivery {
-            key: entry.key.clone(),
+        RecordDelivery {
+            key: entry.key,
             result,
             at: now,
-        });
-        if let Err(e) = self.cluster.propose(record).await {
-            tracing::warn!(key = %entry.key, error = %e, "delivery result not committed; the entry stays pending");
         }
     }
 
@@ -227,12 +259,16 @@ impl DeliveryWorker {
     }
 }
 
-/// Whether to read the outbox for more sends: when nothing is in flight,
-/// or when a batch of slots is free — in a burst the worker refills in
-/// batches instead of re-reading the outbox after every completion.
-fn worth_refilling(in_flight: usize, in_flight_max: usize) -> bool {
-    let refill_min = (in_flight_max / DELIVERY_REFILL_DIVISOR).max(1);
-    in_flight == 0 || (in_flight < in_flight_max && in_flight_max - in_flight >= refill_min)
+/// Whether to read the outbox for more sends: when nothing is being sent,
+/// or when a batch of send slots is free — in a burst the worker refills
+/// in batches instead of re-reading the outbox after every completion —
+/// and never while [`RECORDS_IN_FLIGHT_MAX`] results wait to commit.
+fn worth_refilling(sending: usize, recording: usize, sending_max: usize) -> bool {
+    if recording >= RECORDS_IN_FLIGHT_MAX {
+        return false;
+    }
+    let refill_min = (sending_max / DELIVERY_REFILL_DIVISOR).max(1);
+    sending == 0 || (sending < sending_max && sending_max - sending >= refill_min)
 }
 
 /// Seconds from `trigger` to `now` (never negative).
@@ -242,25 +278,34 @@ fn lateness(now: Instant, trigger: Instant) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::worth_refilling;
+    use super::{RECORDS_IN_FLIGHT_MAX, worth_refilling};
 
     #[test]
     fn an_idle_worker_always_reads_the_outbox() {
-        assert!(worth_refilling(0, 128));
-        assert!(worth_refilling(0, 1));
+        assert!(worth_refilling(0, 0, 128));
+        assert!(worth_refilling(0, 0, 1));
     }
 
     #[test]
     fn a_busy_worker_refills_in_batches_not_after_every_completion() {
-        assert!(!worth_refilling(127, 128), "one free slot is not a batch");
-        assert!(!worth_refilling(113, 128));
-        assert!(worth_refilling(112, 128), "16 free slots are");
-        assert!(!worth_refilling(128, 128), "full");
+        assert!(
+            !worth_refilling(127, 0, 128),
+            "one free slot is not a batch"
+        );
+        assert!(!worth_refilling(113, 0, 128));
+        assert!(worth_refilling(112, 0, 128), "16 free slots are");
+        assert!(!worth_refilling(128, 0, 128), "full");
     }
 
     #[test]
     fn a_tiny_limit_still_refills() {
-        assert!(worth_refilling(1, 2));
-        assert!(!worth_refilling(2, 2));
+        assert!(worth_refilling(1, 0, 2));
+        assert!(!worth_refilling(2, 0, 2));
+    }
+
+    #[test]
+    fn results_waiting_to_commit_hold_back_new_sends() {
+        assert!(worth_refilling(0, RECORDS_IN_FLIGHT_MAX - 1, 128));
+        assert!(!worth_refilling(0, RECORDS_IN_FLIGHT_MAX, 128));
     }
 }

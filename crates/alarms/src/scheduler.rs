@@ -11,13 +11,15 @@
 //! It must never send anything: deliveries are the worker's, after the
 //! intent is committed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tocsin_calendar::Instant;
 use tocsin_cluster::{Clock, Cluster};
-use tocsin_store::{AlarmSettings, Command, DueObject, Outcome, PropName, Rejection};
+use tocsin_store::{
+    AlarmSettings, Calendar, CalendarId, Command, DueObject, ObjectId, Outcome, PropName, Rejection,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AlarmConfig;
@@ -27,8 +29,10 @@ use crate::plan::{PlanInput, plan_fire};
 /// How long to pause when a whole round found only stale plans, so a
 /// state that keeps moving cannot make the scheduler spin.
 const STALE_ROUND_PAUSE: Duration = Duration::from_millis(20);
-/// Firing commands proposed at once.
+/// Firing commands proposed at once, per round.
 const FIRES_IN_FLIGHT_MAX: usize = 256;
+/// Rounds under way at once: while one commits, the next is planned.
+const ROUNDS_IN_FLIGHT_MAX: usize = 2;
 /// Longest single sleep; the loop re-reads the index at least this often.
 const SLEEP_MAX: Duration = Duration::from_secs(60);
 
@@ -42,40 +46,98 @@ pub(crate) struct Scheduler {
 impl Scheduler {
     pub(crate) async fn run(self, cancel: CancellationToken) {
         let mut applied = self.cluster.applied();
+        let mut rounds = Rounds::default();
         tracing::info!("alarm scheduler started (this node leads)");
         loop {
             if cancel.is_cancelled() {
                 break;
             }
+            if rounds.is_full() {
+                self.finish_one(&mut rounds, &cancel).await;
+                continue;
+            }
             let now = self.clock.now();
-            let batch_max = self.config.scheduler_batch_objects_max;
-            let read = self
-                .cluster
-                .reader()
-                .read(|q| q.due_objects(now, batch_max * 4));
-            let due = match read {
-                Ok(due) => due,
+            let batch = match self.next_batch(now, &rounds.objects) {
+                Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(error = %e, "scheduler cannot read the alarm index");
                     pause(&cancel, Duration::from_secs(1)).await;
                     continue;
                 }
             };
-            if due.is_empty() {
-                let wait = self.time_to_next_check(now);
-                tokio::select! {
-                    () = cancel.cancelled() => break,
-                    () = tokio::time::sleep(wait) => {}
-                    changed = applied.changed() => if changed.is_err() { break },
-                }
+            if !batch.is_empty() {
+                self.start_round(batch, now, &mut rounds).await;
                 continue;
             }
-            let progressed = self.fire_round(fair_batch(due, batch_max), now).await;
-            if !progressed {
-                pause(&cancel, STALE_ROUND_PAUSE).await;
+            if !rounds.is_empty() {
+                // Everything due is already being fired.
+                self.finish_one(&mut rounds, &cancel).await;
+                continue;
+            }
+            let wait = self.time_to_next_check(now);
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                () = tokio::time::sleep(wait) => {}
+                changed = applied.changed() => if changed.is_err() { break },
             }
         }
+        // Firings under way may still commit; their objects are not
+        // planned again here, and a plan that lost the race is rejected
+        // as stale by its compare-and-swap.
+        rounds.running.detach_all();
         tracing::info!("alarm scheduler stopped");
+    }
+
+    /// Up to a batch of due objects, none of them in a round under way.
+    fn next_batch(
+        &self,
+        now: Instant,
+        in_flight: &HashSet<ObjectId>,
+    ) -> Result<Vec<DueObject>, tocsin_store::StoreError> {
+        let batch_max = self.config.scheduler_batch_objects_max;
+        let due = self
+            .cluster
+            .reader()
+            .read(|q| q.due_objects(now, batch_max * 4 + in_flight.len()))?;
+        Ok(fair_batch(not_in_flight(due, in_flight), batch_max))
+    }
+
+    /// Plans a batch and proposes its commands in the background, so the
+    /// next batch is planned while this one commits.
+    async fn start_round(&self, batch: Vec<DueObject>, now: Instant, rounds: &mut Rounds) {
+        let ids: Vec<ObjectId> = batch.iter().map(|d| d.object_id.clone()).collect();
+        let commands = match self.plan_off_the_runtime(batch, now).await {
+            Ok(commands) => commands,
+            Err(e) => {
+                tracing::error!(error = %e, "scheduler cannot plan");
+                return;
+            }
+        };
+        rounds.objects.extend(ids.iter().cloned());
+        let cluster = self.cluster.clone();
+        let metrics = self.metrics.clone();
+        rounds
+            .running
+            .spawn(async move { (commit_round(commands, &cluster, &metrics).await, ids) });
+    }
+
+    /// Waits for one round to end and forgets its objects; pauses after a
+    /// round that committed nothing, so a state that keeps moving cannot
+    /// make the scheduler spin.
+    async fn finish_one(&self, rounds: &mut Rounds, cancel: &CancellationToken) {
+        let finished = tokio::select! {
+            () = cancel.cancelled() => return,
+            finished = rounds.running.join_next() => finished,
+        };
+        let Some(Ok((progressed, ids))) = finished else {
+            return;
+        };
+        for id in &ids {
+            rounds.objects.remove(id);
+        }
+        if !progressed {
+            pause(cancel, STALE_ROUND_PAUSE).await;
+        }
     }
 
     fn time_to_next_check(&self, now: Instant) -> Duration {
@@ -89,74 +151,135 @@ impl Scheduler {
         }
     }
 
-    /// Plans and commits one batch; true if anything was committed.
-    async fn fire_round(&self, batch: Vec<DueObject>, now: Instant) -> bool {
-        let commands = match self.plan_batch(&batch, now) {
-            Ok(commands) => commands,
-            Err(e) => {
-                tracing::error!(error = %e, "scheduler cannot plan");
-                return false;
-            }
-        };
-        let mut progressed = false;
-        let mut pending = propose_all(commands, &self.cluster);
-        while let Some((deliveries, skipped, outcome)) = pending.next().await {
-            match outcome {
-                Ok(Outcome::Applied { .. }) => {
-                    progressed = true;
-                    self.metrics.fired.inc_by(deliveries);
-                    self.metrics.skipped.inc_by(skipped);
-                }
-                Ok(Outcome::Rejected(Rejection::Stale | Rejection::NotFound)) => {
-                    self.metrics.stale_plans.inc();
-                }
-                Ok(Outcome::Rejected(other)) => tracing::warn!(?other, "firing rejected"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "firing not committed; the next leader fires it");
-                }
-            }
-        }
-        progressed
+    /// Planning a batch reads SQLite and expands recurrences for a few
+    /// milliseconds per hundred objects; on a blocking thread it does not
+    /// hold up HTTP requests and deliveries sharing the runtime.
+    async fn plan_off_the_runtime(
+        &self,
+        batch: Vec<DueObject>,
+        now: Instant,
+    ) -> Result<Vec<Command>, String> {
+        let cluster = self.cluster.clone();
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || plan_batch(&cluster, &config, &batch, now))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The rounds under way: at most [`ROUNDS_IN_FLIGHT_MAX`], and the
+/// objects they hold.
+#[derive(Default)]
+struct Rounds {
+    running: tokio::task::JoinSet<(bool, Vec<ObjectId>)>,
+    objects: HashSet<ObjectId>,
+}
+
+impl Rounds {
+    fn is_full(&self) -> bool {
+        self.running.len() >= ROUNDS_IN_FLIGHT_MAX
     }
 
-    fn plan_batch(
-        &self,
-        batch: &[DueObject],
-        now: Instant,
-    ) -> Result<Vec<Command>, tocsin_store::StoreError> {
-        self.cluster.reader().read(|q| {
-            let mut settings: HashMap<String, AlarmSettings> = HashMap::new();
-            let mut commands = Vec::with_capacity(batch.len());
-            for due in batch {
-                let Some(inputs) = q.alarm_inputs(&due.calendar.id, Some(&due.object.id))? else {
+    fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+}
+
+/// Proposes one round's commands; true if any was committed.
+async fn commit_round(commands: Vec<Command>, cluster: &Cluster, metrics: &AlarmMetrics) -> bool {
+    let mut progressed = false;
+    let mut pending = propose_all(commands, cluster);
+    while let Some((deliveries, skipped, outcome)) = pending.next().await {
+        match outcome {
+            Ok(Outcome::Applied { .. }) => {
+                progressed = true;
+                metrics.fired.inc_by(deliveries);
+                metrics.skipped.inc_by(skipped);
+            }
+            Ok(Outcome::Rejected(Rejection::Stale | Rejection::NotFound)) => {
+                metrics.stale_plans.inc();
+            }
+            Ok(Outcome::Rejected(other)) => tracing::warn!(?other, "firing rejected"),
+            Err(e) => {
+                tracing::warn!(error = %e, "firing not committed; the next leader fires it");
+            }
+        }
+    }
+    progressed
+}
+
+/// Loads each chosen object (an object deleted since the index was read
+/// is passed over: its index row went with it) and plans it.
+fn plan_batch(
+    cluster: &Cluster,
+    config: &AlarmConfig,
+    batch: &[DueObject],
+    now: Instant,
+) -> Result<Vec<Command>, tocsin_store::StoreError> {
+    cluster.reader().read(|q| {
+        let mut settings: HashMap<String, AlarmSettings> = HashMap::new();
+        let mut calendars: HashMap<CalendarId, (Calendar, String)> = HashMap::new();
+        let mut commands = Vec::with_capacity(batch.len());
+        for due in batch {
+            let Some(object) = q.object_by_id(&due.object_id)? else {
+                continue;
+            };
+            if !calendars.contains_key(&due.calendar_id) {
+                let Some(named) = calendar_and_name(q, &due.calendar_id)? else {
                     continue;
                 };
-                for subject in &inputs.subjects {
-                    if !settings.contains_key(&subject.user)
-                        && let Some(s) = q.alarm_settings(&subject.user)?
-                    {
-                        settings.insert(subject.user.clone(), s);
-                    }
-                }
-                let name = q
-                    .calendar_prop(&due.calendar.id, &PropName::new("DAV:", "displayname"))?
-                    .unwrap_or_else(|| due.calendar.slug.clone());
-                let input = PlanInput {
-                    object: &due.object,
-                    calendar: &due.calendar,
-                    calendar_name: &name,
-                    inputs: &inputs,
-                    settings: &settings,
-                    now,
-                };
-                commands.push(Command::FireAlarms(Box::new(plan_fire(
-                    &input,
-                    &self.config,
-                ))));
+                calendars.insert(due.calendar_id.clone(), named);
             }
-            Ok(commands)
-        })
-    }
+            let Some((calendar, name)) = calendars.get(&due.calendar_id) else {
+                continue;
+            };
+            let Some(inputs) = q.alarm_inputs(&calendar.id, Some(&object.id))? else {
+                continue;
+            };
+            for subject in &inputs.subjects {
+                if !settings.contains_key(&subject.user)
+                    && let Some(s) = q.alarm_settings(&subject.user)?
+                {
+                    settings.insert(subject.user.clone(), s);
+                }
+            }
+            let input = PlanInput {
+                object: &object,
+                calendar,
+                calendar_name: name,
+                inputs: &inputs,
+                settings: &settings,
+                now,
+            };
+            commands.push(Command::FireAlarms(Box::new(plan_fire(&input, config))));
+        }
+        Ok(commands)
+    })
+}
+
+/// A calendar with the name alarms show for it: its display name, else
+/// its URL segment.
+fn calendar_and_name(
+    q: &tocsin_store::Query<'_>,
+    id: &CalendarId,
+) -> Result<Option<(Calendar, String)>, tocsin_store::StoreError> {
+    let Some(calendar) = q.calendar(id)? else {
+        return Ok(None);
+    };
+    let name = q
+        .calendar_prop(id, &PropName::new("DAV:", "displayname"))?
+        .unwrap_or_else(|| calendar.slug.clone());
+    Ok(Some((calendar, name)))
+}
+
+/// The due objects no round under way holds: a round's objects are due
+/// until its firings commit, and planning them twice would only make
+/// stale plans.
+fn not_in_flight(due: Vec<DueObject>, in_flight: &HashSet<ObjectId>) -> Vec<DueObject> {
+    due.into_iter()
+        .filter(|d| !in_flight.contains(&d.object_id))
+        .collect()
 }
 
 /// Up to `max` objects, taking owners in turn so one user with many due
@@ -166,10 +289,10 @@ fn fair_batch(due: Vec<DueObject>, max: usize) -> Vec<DueObject> {
     for object in due {
         match by_owner
             .iter_mut()
-            .find(|(owner, _)| *owner == object.calendar.owner)
+            .find(|(owner, _)| *owner == object.owner)
         {
             Some((_, queue)) => queue.push_back(object),
-            None => by_owner.push((object.calendar.owner.clone(), VecDeque::from([object]))),
+            None => by_owner.push((object.owner.clone(), VecDeque::from([object]))),
         }
     }
     let mut batch = Vec::with_capacity(max);
@@ -253,33 +376,13 @@ impl FireStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tocsin_store::{Calendar, CalendarId, CalendarObject, ObjectId};
 
     fn due(owner: &str, n: usize) -> DueObject {
-        let at = Instant::from_millis(0);
         DueObject {
-            object: CalendarObject {
-                id: ObjectId(format!("{owner}{n}")),
-                calendar_id: CalendarId(owner.into()),
-                href: String::new(),
-                uid: String::new(),
-                kind: "VEVENT".into(),
-                ical: String::new(),
-                etag: String::new(),
-                revision: 0,
-                created: at,
-                modified: at,
-            },
-            calendar: Calendar {
-                id: CalendarId(owner.into()),
-                owner: owner.into(),
-                slug: "c".into(),
-                components: vec![],
-                revision: 0,
-                created: at,
-                updated: at,
-            },
-            next_check: at,
+            object_id: ObjectId(format!("{owner}{n}")),
+            calendar_id: CalendarId(owner.into()),
+            owner: owner.into(),
+            next_check: Instant::from_millis(0),
         }
     }
 
@@ -288,7 +391,16 @@ mod tests {
         let mut objects: Vec<DueObject> = (0..10).map(|n| due("busy", n)).collect();
         objects.push(due("quiet", 0));
         let batch = fair_batch(objects, 4);
-        let ids: Vec<&str> = batch.iter().map(|d| d.object.id.0.as_str()).collect();
+        let ids: Vec<&str> = batch.iter().map(|d| d.object_id.0.as_str()).collect();
         assert_eq!(ids, ["busy0", "quiet0", "busy1", "busy2"]);
+    }
+
+    #[test]
+    fn objects_of_a_round_under_way_are_not_planned_again() {
+        let due_now: Vec<DueObject> = (0..4).map(|n| due("a", n)).collect();
+        let in_flight: HashSet<ObjectId> = [ObjectId("a1".into()), ObjectId("a3".into())].into();
+        let waiting = not_in_flight(due_now, &in_flight);
+        let ids: Vec<&str> = waiting.iter().map(|d| d.object_id.0.as_str()).collect();
+        assert_eq!(ids, ["a0", "a2"]);
     }
 }

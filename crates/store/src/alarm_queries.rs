@@ -2,7 +2,7 @@
 //!
 //! Owns the SQL the scheduler and the delivery workers read with. Every
 //! query here is bounded by a limit from the caller and answered from an
-//! index (`alarm_index_by_time`, `alarm_outbox_by_state`), so finding the
+//! index (`alarm_index_by_time`, `alarm_outbox_pending`), so finding the
 //! next due object stays O(log n) however many objects there are.
 
 use rusqlite::{OptionalExtension, Row, params};
@@ -11,7 +11,7 @@ use tocsin_calendar::Instant;
 
 use crate::StoreError;
 use crate::command::AlarmSettings;
-use crate::model::{Calendar, CalendarObject, ObjectId};
+use crate::model::{CalendarId, ObjectId};
 use crate::query::Query;
 
 /// One outbox entry: a delivery planned, sent, failed or skipped.
@@ -65,13 +65,17 @@ fn outbox_from_row(r: &Row) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
-/// An object whose index row is due, with its calendar.
-#[derive(Debug, Clone)]
+/// An object whose index row is due: what the scheduler needs to choose
+/// a fair batch, without the object's text (it loads that only for the
+/// objects it plans).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueObject {
     /// The object.
-    pub object: CalendarObject,
+    pub object_id: ObjectId,
     /// Its calendar.
-    pub calendar: Calendar,
+    pub calendar_id: CalendarId,
+    /// The calendar's owner.
+    pub owner: String,
     /// Its index row.
     pub next_check: Instant,
 }
@@ -90,31 +94,21 @@ impl Query<'_> {
     /// Objects whose `next_check` is at or before `now`, earliest first,
     /// at most `limit`.
     pub fn due_objects(&self, now: Instant, limit: usize) -> Result<Vec<DueObject>, StoreError> {
-        let ids: Vec<(String, i64)> = {
-            let mut stmt = self.conn().prepare_cached(
-                "SELECT object_id, next_check_ms FROM alarm_index WHERE next_check_ms <= ?1
-                 ORDER BY next_check_ms, object_id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![now.millis(), limit as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-            rows.collect::<Result<_, _>>()?
-        };
-        let mut due = Vec::with_capacity(ids.len());
-        for (id, next_check) in ids {
-            let Some(object) = self.object_by_id(&ObjectId(id))? else {
-                continue;
-            };
-            let Some(calendar) = self.calendar(&object.calendar_id)? else {
-                continue;
-            };
-            due.push(DueObject {
-                object,
-                calendar,
-                next_check: Instant::from_millis(next_check),
-            });
-        }
-        Ok(due)
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT i.object_id, o.calendar_id, c.owner, i.next_check_ms FROM alarm_index i
+             JOIN objects o ON o.id = i.object_id JOIN calendars c ON c.id = o.calendar_id
+             WHERE i.next_check_ms <= ?1
+             ORDER BY i.next_check_ms, i.object_id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now.millis(), limit as i64], |r| {
+            Ok(DueObject {
+                object_id: ObjectId(r.get(0)?),
+                calendar_id: CalendarId(r.get(1)?),
+                owner: r.get(2)?,
+                next_check: Instant::from_millis(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Index rows of one owner's objects (or everyone's), earliest first.
@@ -189,19 +183,33 @@ impl Query<'_> {
             .optional()?)
     }
 
-    /// The delivery log, most recent change first.
+    /// The delivery log, the most recently fired first.
     pub fn outbox_log(
         &self,
         user: Option<&str>,
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM alarm_outbox WHERE ?1 IS NULL OR user = ?1
-             ORDER BY updated_ms DESC, key LIMIT ?2"
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![user, limit as i64], outbox_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let limit = limit as i64;
+        let entries = match user {
+            Some(user) => {
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM alarm_outbox WHERE user = ?1
+                     ORDER BY fired_ms DESC, key LIMIT ?2"
+                );
+                let mut stmt = self.conn().prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![user, limit], outbox_from_row)?;
+                rows.collect::<Result<_, _>>()?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM alarm_outbox ORDER BY fired_ms DESC, key LIMIT ?1"
+                );
+                let mut stmt = self.conn().prepare_cached(&sql)?;
+                let rows = stmt.query_map(params![limit], outbox_from_row)?;
+                rows.collect::<Result<_, _>>()?
+            }
+        };
+        Ok(entries)
     }
 
     /// A user's alarm channels, if they set any.

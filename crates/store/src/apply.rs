@@ -17,6 +17,7 @@ use rusqlite::{Connection as Transaction, OptionalExtension, params};
 use tocsin_calendar::Instant;
 
 use crate::StoreError;
+use crate::cached::CachedExec;
 use crate::command::{
     AlarmSettings, Command, CreateCalendar, CreateUser, DeliveryResult, FireAlarms, Outcome,
     Precondition, PutObject, RecordDelivery, Rejection,
@@ -122,7 +123,7 @@ pub(crate) fn encode_list(items: &[String]) -> String {
 }
 
 fn create_user(tx: &Transaction, rev: i64, user: &CreateUser) -> ApplyResult {
-    let inserted = tx.execute(
+    let inserted = tx.exec_cached(
         "INSERT OR IGNORE INTO principals (name, password_hash, display_name, addresses, created_ms, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
         params![
@@ -154,7 +155,7 @@ fn update_principal(
     at: Instant,
 ) -> ApplyResult {
     let sql = format!("UPDATE principals SET {column} = ?1, updated_ms = ?2 WHERE name = ?3");
-    let updated = tx.execute(&sql, params![value, at.millis(), name])?;
+    let updated = tx.exec_cached(&sql, params![value, at.millis(), name])?;
     if updated == 0 {
         return rejected(Rejection::NotFound);
     }
@@ -163,24 +164,24 @@ fn update_principal(
 
 fn remove_user(tx: &Transaction, rev: i64, name: &str, at: Instant) -> ApplyResult {
     let calendars: Vec<String> = {
-        let mut stmt = tx.prepare("SELECT id FROM calendars WHERE owner = ?1")?;
+        let mut stmt = tx.prepare_cached("SELECT id FROM calendars WHERE owner = ?1")?;
         let rows = stmt.query_map([name], |r| r.get(0))?;
         rows.collect::<Result<_, _>>()?
     };
     for id in &calendars {
         delete_calendar_rows(tx, &CalendarId(id.clone()), at)?;
     }
-    tx.execute("DELETE FROM per_user_data WHERE user = ?1", [name])?;
-    tx.execute("DELETE FROM alarm_watermarks WHERE user = ?1", [name])?;
-    tx.execute("DELETE FROM alarm_settings WHERE user = ?1", [name])?;
-    tx.execute("DELETE FROM shares WHERE sharee = ?1", [name])?;
-    tx.execute("DELETE FROM user_calendar_props WHERE user = ?1", [name])?;
-    tx.execute(
+    tx.exec_cached("DELETE FROM per_user_data WHERE user = ?1", [name])?;
+    tx.exec_cached("DELETE FROM alarm_watermarks WHERE user = ?1", [name])?;
+    tx.exec_cached("DELETE FROM alarm_settings WHERE user = ?1", [name])?;
+    tx.exec_cached("DELETE FROM shares WHERE sharee = ?1", [name])?;
+    tx.exec_cached("DELETE FROM user_calendar_props WHERE user = ?1", [name])?;
+    tx.exec_cached(
         "DELETE FROM user_calendar_revisions WHERE user = ?1",
         [name],
     )?;
     cancel_pending_outbox(tx, "user = ?1", name, "user removed", at)?;
-    let removed = tx.execute("DELETE FROM principals WHERE name = ?1", [name])?;
+    let removed = tx.exec_cached("DELETE FROM principals WHERE name = ?1", [name])?;
     if removed == 0 {
         return rejected(Rejection::NotFound);
     }
@@ -189,7 +190,7 @@ fn remove_user(tx: &Transaction, rev: i64, name: &str, at: Instant) -> ApplyResu
 
 fn create_calendar(tx: &Transaction, rev: i64, calendar: &CreateCalendar) -> ApplyResult {
     let owner_exists: bool = tx
-        .query_row(
+        .row_cached(
             "SELECT 1 FROM principals WHERE name = ?1",
             [&calendar.owner],
             |_| Ok(()),
@@ -209,7 +210,7 @@ fn create_calendar(tx: &Transaction, rev: i64, calendar: &CreateCalendar) -> App
 /// A calendar's slug is taken in its owner's home, or its planned id is in use.
 fn calendar_conflicts(tx: &Transaction, calendar: &CreateCalendar) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
+        .row_cached(
             "SELECT 1 FROM calendars WHERE (owner = ?1 AND slug = ?2) OR id = ?3",
             params![calendar.owner, calendar.slug, calendar.id.0],
             |_| Ok(()),
@@ -223,7 +224,7 @@ fn insert_calendar(
     rev: i64,
     calendar: &CreateCalendar,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO calendars (id, owner, slug, components, revision, created_ms, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         params![
@@ -247,7 +248,7 @@ fn set_prop(
     name: &PropName,
     value: &str,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT OR REPLACE INTO calendar_props (calendar_id, namespace, name, value) VALUES (?1, ?2, ?3, ?4)",
         params![id.0, name.namespace, name.name, value],
     )?;
@@ -259,7 +260,7 @@ pub(crate) fn calendar_owner(
     id: &CalendarId,
 ) -> Result<Option<String>, StoreError> {
     Ok(tx
-        .query_row("SELECT owner FROM calendars WHERE id = ?1", [&id.0], |r| {
+        .row_cached("SELECT owner FROM calendars WHERE id = ?1", [&id.0], |r| {
             r.get(0)
         })
         .optional()?)
@@ -271,7 +272,7 @@ pub(crate) fn touch_calendar(
     rev: i64,
     at: Instant,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec_cached(
         "UPDATE calendars SET revision = ?1, updated_ms = ?2 WHERE id = ?3",
         params![rev, at.millis(), id.0],
     )?;
@@ -305,7 +306,7 @@ fn patch_calendar(
         set_prop(tx, id, name, value)?;
     }
     for name in remove {
-        tx.execute(
+        tx.exec_cached(
             "DELETE FROM calendar_props WHERE calendar_id = ?1 AND namespace = ?2 AND name = ?3",
             params![id.0, name.namespace, name.name],
         )?;
@@ -321,7 +322,7 @@ pub(crate) fn replan_covers_calendar(
     id: &CalendarId,
     replan: &[ObjectReplan],
 ) -> Result<bool, StoreError> {
-    let count: i64 = tx.query_row(
+    let count: i64 = tx.row_cached(
         "SELECT count(*) FROM objects WHERE calendar_id = ?1",
         [&id.0],
         |r| r.get(0),
@@ -331,7 +332,7 @@ pub(crate) fn replan_covers_calendar(
     }
     for object in replan {
         let current: Option<String> = tx
-            .query_row(
+            .row_cached(
                 "SELECT etag FROM objects WHERE id = ?1 AND calendar_id = ?2",
                 params![object.object_id.0, id.0],
                 |r| r.get(0),
@@ -348,7 +349,7 @@ pub(crate) fn replan_covers_calendar(
 fn current_zone_fingerprint(tx: &Transaction, id: &CalendarId) -> Result<String, StoreError> {
     let zone = calendar_timezone_prop();
     let text: Option<String> = tx
-        .query_row(
+        .row_cached(
             "SELECT value FROM calendar_props WHERE calendar_id = ?1 AND namespace = ?2 AND name = ?3",
             params![id.0, zone.namespace, zone.name],
             |r| r.get(0),
@@ -369,7 +370,7 @@ fn delete_calendar(tx: &Transaction, rev: i64, id: &CalendarId, at: Instant) -> 
 fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Result<(), StoreError> {
     const OBJECTS_OF_CALENDAR: &str = "SELECT id FROM objects WHERE calendar_id = ?1";
     for table in ["per_user_data", "alarm_index", "alarm_watermarks"] {
-        tx.execute(
+        tx.exec_cached(
             &format!("DELETE FROM {table} WHERE object_id IN ({OBJECTS_OF_CALENDAR})"),
             [&id.0],
         )?;
@@ -382,15 +383,15 @@ fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Resul
         at,
     )?;
     for table in ["shares", "user_calendar_props", "user_calendar_revisions"] {
-        tx.execute(
+        tx.exec_cached(
             &format!("DELETE FROM {table} WHERE calendar_id = ?1"),
             [&id.0],
         )?;
     }
-    tx.execute("DELETE FROM objects WHERE calendar_id = ?1", [&id.0])?;
-    tx.execute("DELETE FROM tombstones WHERE calendar_id = ?1", [&id.0])?;
-    tx.execute("DELETE FROM calendar_props WHERE calendar_id = ?1", [&id.0])?;
-    tx.execute("DELETE FROM calendars WHERE id = ?1", [&id.0])?;
+    tx.exec_cached("DELETE FROM objects WHERE calendar_id = ?1", [&id.0])?;
+    tx.exec_cached("DELETE FROM tombstones WHERE calendar_id = ?1", [&id.0])?;
+    tx.exec_cached("DELETE FROM calendar_props WHERE calendar_id = ?1", [&id.0])?;
+    tx.exec_cached("DELETE FROM calendars WHERE id = ?1", [&id.0])?;
     Ok(())
 }
 
@@ -403,7 +404,7 @@ pub(crate) fn cancel_pending_outbox(
     reason: &str,
     at: Instant,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec_cached(
         &format!(
             "UPDATE alarm_outbox SET state = 'cancelled', last_error = ?2, updated_ms = ?3, next_attempt_ms = NULL
              WHERE state = 'pending' AND {filter}"
@@ -424,7 +425,7 @@ pub(crate) fn existing_object(
     href: &str,
 ) -> Result<Option<ExistingObject>, StoreError> {
     Ok(tx
-        .query_row(
+        .row_cached(
             "SELECT id, etag FROM objects WHERE calendar_id = ?1 AND href = ?2",
             params![calendar_id.0, href],
             |r| {
@@ -477,7 +478,7 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
         return rejected(Rejection::Stale);
     }
     let uid_holder: Option<String> = tx
-        .query_row(
+        .row_cached(
             "SELECT href FROM objects WHERE calendar_id = ?1 AND uid = ?2 AND href != ?3",
             params![put.calendar_id.0, put.uid, put.href],
             |r| r.get(0),
@@ -494,7 +495,7 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
     let object_id = match &existing {
         Some(e) if !shared_changed => e.id.clone(),
         Some(e) => {
-            tx.execute(
+            tx.exec_cached(
                 "UPDATE objects SET uid = ?1, kind = ?2, ical = ?3, etag = ?4, revision = ?5,
                  start_ms = ?6, end_ms = ?7, modified_ms = ?8 WHERE id = ?9",
                 params![
@@ -515,7 +516,7 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
             if object_id_taken(tx, &put.new_object_id.0)? {
                 return rejected(Rejection::AlreadyExists);
             }
-            tx.execute(
+            tx.exec_cached(
                 "INSERT INTO objects (id, calendar_id, href, uid, kind, ical, etag, revision, start_ms, end_ms, created_ms, modified_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
                 params![
@@ -532,7 +533,7 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
                     put.at.millis()
                 ],
             )?;
-            tx.execute(
+            tx.exec_cached(
                 "DELETE FROM tombstones WHERE calendar_id = ?1 AND href = ?2",
                 params![put.calendar_id.0, put.href],
             )?;
@@ -547,7 +548,7 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
         &put.calendar_id,
     )?);
     for user in &users {
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
             params![object_id, user, put.at.millis()],
         )?;
@@ -573,7 +574,7 @@ fn put_object(tx: &Transaction, rev: i64, put: &PutObject) -> ApplyResult {
 
 fn object_id_taken(tx: &Transaction, id: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row("SELECT 1 FROM objects WHERE id = ?1", [id], |_| Ok(()))
+        .row_cached("SELECT 1 FROM objects WHERE id = ?1", [id], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -584,11 +585,11 @@ pub(crate) fn write_index_row(
     next_check: Option<Instant>,
 ) -> Result<(), StoreError> {
     match next_check {
-        Some(at) => tx.execute(
+        Some(at) => tx.exec_cached(
             "INSERT OR REPLACE INTO alarm_index (object_id, next_check_ms) VALUES (?1, ?2)",
             params![object_id, at.millis()],
         )?,
-        None => tx.execute("DELETE FROM alarm_index WHERE object_id = ?1", [object_id])?,
+        None => tx.exec_cached("DELETE FROM alarm_index WHERE object_id = ?1", [object_id])?,
     };
     Ok(())
 }
@@ -616,14 +617,14 @@ fn delete_object(
         return rejected(Rejection::PreconditionFailed);
     }
     for table in ["per_user_data", "alarm_index", "alarm_watermarks"] {
-        tx.execute(
+        tx.exec_cached(
             &format!("DELETE FROM {table} WHERE object_id = ?1"),
             [&existing.id],
         )?;
     }
     cancel_pending_outbox(tx, "object_id = ?1", &existing.id, "object deleted", at)?;
-    tx.execute("DELETE FROM objects WHERE id = ?1", [&existing.id])?;
-    tx.execute(
+    tx.exec_cached("DELETE FROM objects WHERE id = ?1", [&existing.id])?;
+    tx.exec_cached(
         "INSERT OR REPLACE INTO tombstones (calendar_id, href, revision) VALUES (?1, ?2, ?3)",
         params![calendar_id.0, href, rev],
     )?;
@@ -637,7 +638,7 @@ fn current_watermark(
     user: &str,
 ) -> Result<Option<i64>, StoreError> {
     Ok(tx
-        .query_row(
+        .row_cached(
             "SELECT handled_until_ms FROM alarm_watermarks WHERE object_id = ?1 AND user = ?2",
             params![object_id, user],
             |r| r.get(0),
@@ -651,7 +652,7 @@ fn current_watermark(
 /// watermark, so a plan made from an older state changes nothing.
 fn fire_alarms(tx: &Transaction, rev: i64, fire: &FireAlarms) -> ApplyResult {
     let etag: Option<String> = tx
-        .query_row(
+        .row_cached(
             "SELECT etag FROM objects WHERE id = ?1",
             [&fire.object_id.0],
             |r| r.get(0),
@@ -669,7 +670,7 @@ fn fire_alarms(tx: &Transaction, rev: i64, fire: &FireAlarms) -> ApplyResult {
         }
     }
     for advance in &fire.watermarks {
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR REPLACE INTO alarm_watermarks (object_id, user, handled_until_ms) VALUES (?1, ?2, ?3)",
             params![fire.object_id.0, advance.user, advance.to.millis()],
         )?;
@@ -681,7 +682,7 @@ fn fire_alarms(tx: &Transaction, rev: i64, fire: &FireAlarms) -> ApplyResult {
         };
         // A key already in the outbox is the same delivery (invariant 6):
         // never a second row for it.
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR IGNORE INTO alarm_outbox
              (key, object_id, user, channel, recipient, trigger_ms, fired_ms, state, attempts, next_attempt_ms, last_error, payload, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?7)",
@@ -707,17 +708,17 @@ fn fire_alarms(tx: &Transaction, rev: i64, fire: &FireAlarms) -> ApplyResult {
 fn record_delivery(tx: &Transaction, rev: i64, record: &RecordDelivery) -> ApplyResult {
     let at = record.at.millis();
     let changed = match &record.result {
-        DeliveryResult::Delivered => tx.execute(
+        DeliveryResult::Delivered => tx.exec_cached(
             "UPDATE alarm_outbox SET state = 'delivered', attempts = attempts + 1, next_attempt_ms = NULL,
              last_error = NULL, updated_ms = ?2 WHERE key = ?1 AND state = 'pending'",
             params![record.key, at],
         )?,
-        DeliveryResult::Retry { next_attempt, error } => tx.execute(
+        DeliveryResult::Retry { next_attempt, error } => tx.exec_cached(
             "UPDATE alarm_outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3, updated_ms = ?4
              WHERE key = ?1 AND state = 'pending'",
             params![record.key, next_attempt.millis(), error, at],
         )?,
-        DeliveryResult::Failed { error } => tx.execute(
+        DeliveryResult::Failed { error } => tx.exec_cached(
             "UPDATE alarm_outbox SET state = 'failed', attempts = attempts + 1, next_attempt_ms = NULL,
              last_error = ?2, updated_ms = ?3 WHERE key = ?1 AND state = 'pending'",
             params![record.key, error, at],
@@ -731,7 +732,7 @@ fn record_delivery(tx: &Transaction, rev: i64, record: &RecordDelivery) -> Apply
 
 fn set_alarm_settings(tx: &Transaction, rev: i64, settings: &AlarmSettings) -> ApplyResult {
     let exists = tx
-        .query_row(
+        .row_cached(
             "SELECT 1 FROM principals WHERE name = ?1",
             [&settings.user],
             |_| Ok(()),
@@ -741,7 +742,7 @@ fn set_alarm_settings(tx: &Transaction, rev: i64, settings: &AlarmSettings) -> A
     if !exists {
         return rejected(Rejection::NotFound);
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT OR REPLACE INTO alarm_settings (user, channels, webhook_url, webhook_secret) VALUES (?1, ?2, ?3, ?4)",
         params![
             settings.user,

@@ -22,6 +22,7 @@ use crate::apply::{
     ApplyResult, applied, calendar_owner, rejected, replan_covers_calendar, touch_calendar,
     write_index_row,
 };
+use crate::cached::CachedExec;
 use crate::command::{ObjectReplan, Rejection, ShareCalendar, etag_of};
 use crate::model::{CalendarId, PropName};
 
@@ -32,7 +33,7 @@ pub(crate) fn per_user_part(
     user: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(tx
-        .query_row(
+        .row_cached(
             "SELECT data FROM per_user_data WHERE object_id = ?1 AND user = ?2",
             params![object_id, user],
             |r| r.get(0),
@@ -46,7 +47,7 @@ fn bump_user_revision(
     user: &str,
     rev: i64,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT OR REPLACE INTO user_calendar_revisions (calendar_id, user, revision) VALUES (?1, ?2, ?3)",
         params![calendar_id.0, user, rev],
     )?;
@@ -66,7 +67,7 @@ pub(crate) fn write_per_user_part(
     if unchanged {
         return Ok(());
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT OR REPLACE INTO per_user_data (object_id, user, data, revision) VALUES (?1, ?2, ?3, ?4)",
         params![object_id, user, part, rev],
     )?;
@@ -75,7 +76,7 @@ pub(crate) fn write_per_user_part(
 
 fn principal_exists(tx: &Transaction, name: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row("SELECT 1 FROM principals WHERE name = ?1", [name], |_| {
+        .row_cached("SELECT 1 FROM principals WHERE name = ?1", [name], |_| {
             Ok(())
         })
         .optional()?
@@ -84,7 +85,7 @@ fn principal_exists(tx: &Transaction, name: &str) -> Result<bool, StoreError> {
 
 fn slug_taken(tx: &Transaction, user: &str, slug: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
+        .row_cached(
             "SELECT 1 FROM calendars WHERE owner = ?1 AND slug = ?2
              UNION ALL SELECT 1 FROM shares WHERE sharee = ?1 AND slug = ?2",
             params![user, slug],
@@ -101,7 +102,7 @@ pub(crate) fn share_calendar(tx: &Transaction, rev: i64, share: &ShareCalendar) 
     if share.sharee == owner || !principal_exists(tx, &share.sharee)? {
         return rejected(Rejection::NotFound);
     }
-    let updated = tx.execute(
+    let updated = tx.exec_cached(
         "UPDATE shares SET access = ?3 WHERE calendar_id = ?1 AND sharee = ?2",
         params![share.calendar_id.0, share.sharee, share.access.as_str()],
     )?;
@@ -110,14 +111,14 @@ pub(crate) fn share_calendar(tx: &Transaction, rev: i64, share: &ShareCalendar) 
             return rejected(Rejection::AlreadyExists);
         }
         let first_share = tx
-            .query_row(
+            .row_cached(
                 "SELECT 1 FROM shares WHERE calendar_id = ?1",
                 [&share.calendar_id.0],
                 |_| Ok(()),
             )
             .optional()?
             .is_none();
-        tx.execute(
+        tx.exec_cached(
             "INSERT INTO shares (calendar_id, sharee, access, slug, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 share.calendar_id.0,
@@ -145,7 +146,7 @@ fn split_owner_parts(
     owner: &str,
 ) -> Result<(), StoreError> {
     let objects: Vec<(String, String)> = {
-        let mut stmt = tx.prepare(
+        let mut stmt = tx.prepare_cached(
             "SELECT id, ical FROM objects WHERE calendar_id = ?1
              AND id NOT IN (SELECT object_id FROM per_user_data WHERE user = ?2) ORDER BY id",
         )?;
@@ -161,7 +162,7 @@ fn split_owner_parts(
         if shared == ical {
             continue;
         }
-        tx.execute(
+        tx.exec_cached(
             "UPDATE objects SET ical = ?1, etag = ?2, revision = ?3 WHERE id = ?4",
             params![shared, etag_of(&shared), rev, id],
         )?;
@@ -177,7 +178,7 @@ pub(crate) fn revoke_share(
     sharee: &str,
     at: Instant,
 ) -> ApplyResult {
-    let removed = tx.execute(
+    let removed = tx.exec_cached(
         "DELETE FROM shares WHERE calendar_id = ?1 AND sharee = ?2",
         params![calendar_id.0, sharee],
     )?;
@@ -186,18 +187,18 @@ pub(crate) fn revoke_share(
     }
     const OBJECTS: &str = "SELECT id FROM objects WHERE calendar_id = ?1";
     for table in ["per_user_data", "alarm_watermarks"] {
-        tx.execute(
+        tx.exec_cached(
             &format!("DELETE FROM {table} WHERE user = ?2 AND object_id IN ({OBJECTS})"),
             params![calendar_id.0, sharee],
         )?;
     }
     for table in ["user_calendar_props", "user_calendar_revisions"] {
-        tx.execute(
+        tx.exec_cached(
             &format!("DELETE FROM {table} WHERE calendar_id = ?1 AND user = ?2"),
             params![calendar_id.0, sharee],
         )?;
     }
-    tx.execute(
+    tx.exec_cached(
         &format!(
             "UPDATE alarm_outbox SET state = 'cancelled', last_error = 'share revoked', updated_ms = ?3, next_attempt_ms = NULL
              WHERE state = 'pending' AND user = ?2 AND object_id IN ({OBJECTS})"
@@ -238,7 +239,7 @@ pub(crate) fn patch_user_calendar(
         return rejected(Rejection::NotFound);
     };
     let shared_with_user = tx
-        .query_row(
+        .row_cached(
             "SELECT 1 FROM shares WHERE calendar_id = ?1 AND sharee = ?2",
             params![calendar_id.0, user],
             |_| Ok(()),
@@ -257,13 +258,13 @@ pub(crate) fn patch_user_calendar(
         }
     }
     for (name, value) in set {
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR REPLACE INTO user_calendar_props (calendar_id, user, namespace, name, value) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![calendar_id.0, user, name.namespace, name.name, value],
         )?;
     }
     for name in remove {
-        tx.execute(
+        tx.exec_cached(
             "DELETE FROM user_calendar_props WHERE calendar_id = ?1 AND user = ?2 AND namespace = ?3 AND name = ?4",
             params![calendar_id.0, user, name.namespace, name.name],
         )?;
@@ -275,7 +276,7 @@ pub(crate) fn patch_user_calendar(
         .iter()
         .any(|u| u == user)
     {
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR IGNORE INTO alarm_watermarks (object_id, user, handled_until_ms)
              SELECT id, ?2, ?3 FROM objects WHERE calendar_id = ?1",
             params![calendar_id.0, user, at.millis()],

@@ -28,6 +28,8 @@
 mod alarm_queries;
 mod apply;
 mod apply_sharing;
+mod cached;
+mod checkpointer;
 mod command;
 mod digest;
 mod error;
@@ -40,6 +42,8 @@ mod sharing_queries;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
+
+use crate::cached::CachedExec;
 
 pub use alarm_queries::{DueObject, OutboxEntry};
 pub use command::{
@@ -70,6 +74,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     reader: Reader,
+    _checkpointer: checkpointer::Checkpointer,
 }
 
 impl Store {
@@ -81,6 +86,7 @@ impl Store {
             conn,
             path: path.to_owned(),
             reader: Reader::new(path),
+            _checkpointer: checkpointer::Checkpointer::start(path)?,
         })
     }
 
@@ -107,12 +113,12 @@ impl Store {
         commands: impl IntoIterator<Item = (u64, &'a Command)>,
         raft_meta: &str,
     ) -> Result<Vec<Outcome>, StoreError> {
-        let mut tx = self.conn.transaction()?;
+        let tx = self.conn.transaction()?;
         let mut outcomes = Vec::new();
         for (revision, command) in commands {
-            outcomes.push(apply_in_savepoint(&mut tx, revision, command)?);
+            outcomes.push(apply_in_savepoint(&tx, revision, command)?);
         }
-        tx.execute(
+        tx.exec_cached(
             "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
             rusqlite::params![RAFT_META_KEY, raft_meta],
         )?;
@@ -148,18 +154,20 @@ impl Store {
 }
 
 /// Applies one command inside a savepoint, kept only if it was applied.
+/// The savepoint statements go through the statement cache like the rest
+/// of `apply` (rusqlite's `Savepoint` parses them for every command).
 fn apply_in_savepoint(
-    tx: &mut rusqlite::Transaction,
+    tx: &rusqlite::Transaction,
     revision: u64,
     command: &Command,
 ) -> Result<Outcome, StoreError> {
-    let savepoint = tx.savepoint()?;
-    let outcome = apply::apply_command(&savepoint, revision, command)?;
-    if matches!(outcome, Outcome::Applied { .. }) {
-        savepoint.commit()?;
+    tx.exec_cached("SAVEPOINT apply_command", [])?;
+    let outcome = apply::apply_command(tx, revision, command);
+    if !matches!(outcome, Ok(Outcome::Applied { .. })) {
+        tx.exec_cached("ROLLBACK TO apply_command", [])?;
     }
-    // Dropping an uncommitted savepoint rolls it back.
-    Ok(outcome)
+    tx.exec_cached("RELEASE apply_command", [])?;
+    outcome
 }
 
 pub(crate) fn raft_meta(conn: &Connection) -> Result<Option<String>, StoreError> {

@@ -85,3 +85,37 @@ fn a_foreign_snapshot_is_refused_and_the_state_kept() {
     assert!(store.import_snapshot(&foreign).is_err());
     assert_eq!(store.reader().read(|q| q.digest()).unwrap(), digest);
 }
+
+fn index_sql(path: &std::path::Path) -> Vec<(String, String)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('alarm_outbox', 'per_user_data') ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_file_with_an_earlier_builds_indexes_gets_todays_and_keeps_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let digest = {
+        let store = Store::open(&path).unwrap();
+        store.reader().read(|q| q.digest()).unwrap()
+    };
+    let todays = index_sql(&path);
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP INDEX alarm_outbox_pending; DROP INDEX alarm_outbox_by_user; DROP INDEX per_user_data_by_user;
+             CREATE INDEX alarm_outbox_by_state ON alarm_outbox (state, next_attempt_ms);
+             CREATE INDEX alarm_outbox_by_user ON alarm_outbox (user, updated_ms);",
+        )
+        .unwrap();
+    assert_ne!(index_sql(&path), todays);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(index_sql(&path), todays);
+    assert_eq!(store.reader().read(|q| q.digest()).unwrap(), digest);
+}
