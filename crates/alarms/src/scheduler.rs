@@ -31,6 +31,9 @@ use crate::plan::{PlanInput, plan_fire};
 const STALE_ROUND_PAUSE: Duration = Duration::from_millis(20);
 /// Firing commands proposed at once, per round.
 const FIRES_IN_FLIGHT_MAX: usize = 256;
+/// Due objects read per round, in batches: the round takes owners in turn
+/// among the earliest this many batches.
+const FAIRNESS_WINDOW_BATCHES: usize = 2;
 /// Rounds under way at once: while one commits, the next is planned.
 const ROUNDS_IN_FLIGHT_MAX: usize = 2;
 /// Longest single sleep; the loop re-reads the index at least this often.
@@ -98,7 +101,7 @@ impl Scheduler {
         let due = self
             .cluster
             .reader()
-            .read(|q| q.due_objects(now, batch_max * 4 + in_flight.len()))?;
+            .read(|q| q.due_objects(now, batch_max * FAIRNESS_WINDOW_BATCHES + in_flight.len()))?;
         Ok(fair_batch(not_in_flight(due, in_flight), batch_max))
     }
 

@@ -19,8 +19,13 @@ use crate::StoreError;
 
 /// Pace of the passive checkpoints.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
-/// WAL pages (4 KiB) past which the writer checkpoints itself.
-pub(crate) const WAL_BACKSTOP_PAGES: i64 = 16_384;
+/// WAL pages (4 KiB) past which the writer checkpoints itself. Under
+/// steady reads and writes the WAL cannot restart, so it grows to this
+/// size and each commit then checkpoints on the apply thread: the bound
+/// is set well above what a burst of firings writes.
+pub(crate) const WAL_BACKSTOP_PAGES: i64 = 65_536;
+/// Size the WAL file is cut back to once a checkpoint lets it restart.
+pub(crate) const WAL_FILE_KEPT_BYTES: i64 = 64 * 1024 * 1024;
 
 /// The checkpoint thread; it ends when this handle is dropped.
 pub(crate) struct Checkpointer {

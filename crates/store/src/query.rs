@@ -12,6 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tocsin_calendar::Instant;
 
 use crate::StoreError;
+use crate::cached::CachedExec;
 use crate::model::{
     Calendar, CalendarId, CalendarObject, Change, Counts, ObjectId, ObjectSummary, Principal,
     PropName,
@@ -98,10 +99,10 @@ fn run_in_read_transaction<T>(
     conn: &Connection,
     f: impl FnOnce(&Query<'_>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    conn.execute_batch("BEGIN DEFERRED")?;
+    conn.exec_cached("BEGIN DEFERRED", [])?;
     let result = f(&Query { conn });
     // A read transaction holds nothing worth keeping; ending it cannot lose data.
-    let _ = conn.execute_batch("COMMIT");
+    let _ = conn.exec_cached("COMMIT", []);
     result
 }
 

@@ -268,6 +268,11 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
         "wal_autocheckpoint",
         crate::checkpointer::WAL_BACKSTOP_PAGES,
     )?;
+    conn.pragma_update(
+        None,
+        "journal_size_limit",
+        crate::checkpointer::WAL_FILE_KEPT_BYTES,
+    )?;
     conn.set_prepared_statement_cache_capacity(crate::cached::STATEMENT_CACHE_CAPACITY);
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
