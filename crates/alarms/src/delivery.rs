@@ -3,9 +3,11 @@
 //! It takes pending entries whose attempt is due (earliest first), sends
 //! each on its channel with its idempotency key (invariant 6), and commits
 //! what happened: delivered; retry at a later time (exponential backoff,
-//! bounded attempts); or failed for good. Only entries already in the
-//! store are sent, so nothing goes out that a failover could forget
-//! (invariant 5). A node that stops leading stops taking entries; a send
+//! bounded attempts); or failed for good. A result commits in the
+//! background while the next sends start; its key stays in flight until
+//! then, so no entry is sent again before its result is in the store.
+//! Only entries already in the store are sent, so nothing goes out that a
+//! failover could forget (invariant 5). A node that stops leading stops taking entries; a send
 //! already under way may finish, and then its result cannot be committed —
 //! the new leader sends it again under the same key.
 //!

@@ -5,6 +5,8 @@
 //! there is no polling interval. Each round takes a bounded batch of due
 //! objects, fairly across owners, plans each with [`crate::plan`] and
 //! commits one command per object (invariant 5: intent before action).
+//! The next round is planned while the last one commits, and skips the
+//! objects the last one holds.
 //! A restart, or a new leader, resumes from the index; nothing scans
 //! every object.
 //!
