@@ -339,3 +339,56 @@ def test_principals_can_be_searched_by_name_and_listed(server):
     assert [p.url.path for p in found] == ["/dav/principals/bob/"]
     everyone = {p.url.path for p in dav.search_principals()}
     assert {"/dav/principals/alice/", "/dav/principals/bob/"} <= everyone
+
+
+def test_a_token_older_than_the_remembered_deletions_is_refused_and_a_fresh_sync_works(server):
+    """The server keeps a bounded number of deletions per calendar
+    (TOMBSTONES_KEPT_PER_CALENDAR, 10,000); a client whose token predates
+    the ones it forgot must start again, never silently miss a deletion."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import urlsplit
+
+    calendar = new_calendar(server)
+    count = 10_002
+    auth = "Basic " + base64.b64encode(b"alice:alice-pw").decode()
+    netloc = urlsplit(server.url).netloc
+
+    def sync(token):
+        body = f"""<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>{token}</D:sync-token>
+<D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"""
+        return raw(server, "REPORT", calendar.url.path, body)
+
+    def token_of(text):
+        return text.split("<D:sync-token>")[1].split("</D:sync-token>")[0]
+
+    def run(method, names, make_body):
+        conn = http.client.HTTPConnection(netloc, timeout=30)
+        for name in names:
+            body = make_body(name)
+            headers = {"Authorization": auth}
+            if body is not None:
+                headers["Content-Type"] = "text/calendar"
+            conn.request(method, f"{calendar.url.path}{name}.ics", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            assert response.status in (201, 204), (method, name, response.status)
+        conn.close()
+
+    def in_parallel(method, make_body):
+        names = [f"bulk-{n}" for n in range(count)]
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda part: run(method, part, make_body), [names[i::8] for i in range(8)]))
+
+    in_parallel("PUT", lambda name: event_ics(name, "20270101T100000Z", "20270101T110000Z"))
+    status, _, text = sync("")
+    assert status == 207
+    before_deletions = token_of(text)
+    in_parallel("DELETE", lambda name: None)
+
+    status, _, text = sync(before_deletions)
+    assert status == 403 and "valid-sync-token" in text, (status, text[:300])
+    status, _, text = sync("")
+    assert status == 207 and "bulk-" not in text
+    status, _, text = sync(token_of(text))
+    assert status == 207

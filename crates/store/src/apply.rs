@@ -390,6 +390,7 @@ fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Resul
     }
     tx.exec_cached("DELETE FROM objects WHERE calendar_id = ?1", [&id.0])?;
     tx.exec_cached("DELETE FROM tombstones WHERE calendar_id = ?1", [&id.0])?;
+    tx.exec_cached("DELETE FROM sync_horizons WHERE calendar_id = ?1", [&id.0])?;
     tx.exec_cached("DELETE FROM calendar_props WHERE calendar_id = ?1", [&id.0])?;
     tx.exec_cached("DELETE FROM calendars WHERE id = ?1", [&id.0])?;
     Ok(())
@@ -628,8 +629,41 @@ fn delete_object(
         "INSERT OR REPLACE INTO tombstones (calendar_id, href, revision) VALUES (?1, ?2, ?3)",
         params![calendar_id.0, href, rev],
     )?;
+    prune_tombstones(tx, calendar_id)?;
     touch_calendar(tx, calendar_id, rev, at)?;
     Ok(applied(rev, false))
+}
+
+/// Deletions a calendar remembers for sync-collection. Part of the state
+/// machine, so a constant, never configuration: every node must prune
+/// the same tombstones at the same command.
+pub const TOMBSTONES_KEPT_PER_CALENDAR: usize = 10_000;
+
+/// Keeps the newest [`TOMBSTONES_KEPT_PER_CALENDAR`] deletions of a
+/// calendar and raises its sync horizon past the ones dropped: a client
+/// whose sync token is older is told to start again (RFC 6578
+/// `valid-sync-token`) instead of missing deletions.
+fn prune_tombstones(tx: &Transaction, calendar_id: &CalendarId) -> Result<(), StoreError> {
+    let cutoff: Option<i64> = tx
+        .row_cached(
+            "SELECT revision FROM tombstones WHERE calendar_id = ?1 ORDER BY revision DESC LIMIT 1 OFFSET ?2",
+            params![calendar_id.0, TOMBSTONES_KEPT_PER_CALENDAR as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(cutoff) = cutoff else {
+        return Ok(());
+    };
+    tx.exec_cached(
+        "DELETE FROM tombstones WHERE calendar_id = ?1 AND revision <= ?2",
+        params![calendar_id.0, cutoff],
+    )?;
+    tx.exec_cached(
+        "INSERT INTO sync_horizons (calendar_id, revision) VALUES (?1, ?2)
+         ON CONFLICT (calendar_id) DO UPDATE SET revision = max(revision, excluded.revision)",
+        params![calendar_id.0, cutoff],
+    )?;
+    Ok(())
 }
 
 fn current_watermark(

@@ -46,6 +46,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::cached::CachedExec;
 
 pub use alarm_queries::{DueObject, OutboxEntry};
+pub use apply::TOMBSTONES_KEPT_PER_CALENDAR;
 pub use command::{
     AlarmSettings, COMMAND_FORMAT, Command, CreateCalendar, CreateUser, DeliveryResult,
     ENVELOPE_COMMANDS_MAX, Envelope, FireAlarms, NewDelivery, ObjectReplan, Outcome, Precondition,

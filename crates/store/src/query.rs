@@ -389,6 +389,18 @@ impl Query<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The newest revision whose deletion this calendar has forgotten (0
+    /// when none): a sync token before it cannot be answered, one at it
+    /// can (every later deletion is still remembered).
+    pub fn sync_horizon(&self, calendar_id: &CalendarId) -> Result<u64, StoreError> {
+        let horizon: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT revision FROM sync_horizons WHERE calendar_id = ?1")?
+            .query_row([&calendar_id.0], |r| r.get(0))
+            .optional()?;
+        Ok(horizon.map_or(0, |r| r as u64))
+    }
+
     /// Changes after `revision`, oldest first, at most `limit`.
     pub fn changes_since(
         &self,

@@ -78,6 +78,11 @@ CREATE TABLE tombstones (
 ) WITHOUT ROWID;
 CREATE INDEX tombstones_by_revision ON tombstones (calendar_id, revision);
 
+CREATE TABLE sync_horizons (
+    calendar_id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE per_user_data (
     object_id TEXT NOT NULL,
     user TEXT NOT NULL,
@@ -161,6 +166,7 @@ pub(crate) const DIGEST_TABLES: &[(&str, &str)] = &[
     ("calendar_props", "calendar_id, namespace, name"),
     ("objects", "id"),
     ("tombstones", "calendar_id, href"),
+    ("sync_horizons", "calendar_id"),
     ("per_user_data", "object_id, user"),
     ("shares", "calendar_id, sharee"),
     ("user_calendar_props", "calendar_id, user, namespace, name"),
@@ -281,8 +287,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Brings the indexes of a schema 1 file written by an earlier build to
-/// today's. An index is not state (the digest reads rows, not pages), so
-/// changing one needs no new schema version. The outbox indexes leave out
+/// today's, and adds the tables it lacks (empty, as every node's is until
+/// its log applies a command that writes them). An index is not state
+/// (the digest reads rows, not pages), so changing one needs no new
+/// schema version. The outbox indexes leave out
 /// what a delivery changes (its state, its update time): a burst of
 /// deliveries then rewrites one index entry each instead of four.
 fn add_later_indexes(conn: &Connection) -> Result<(), StoreError> {
@@ -298,7 +306,8 @@ fn add_later_indexes(conn: &Connection) -> Result<(), StoreError> {
         "DROP INDEX IF EXISTS alarm_outbox_by_state;
          CREATE INDEX IF NOT EXISTS alarm_outbox_pending ON alarm_outbox (next_attempt_ms, key) WHERE state = 'pending';
          CREATE INDEX IF NOT EXISTS alarm_outbox_by_user ON alarm_outbox (user, fired_ms);
-         CREATE INDEX IF NOT EXISTS per_user_data_by_user ON per_user_data (user, object_id);",
+         CREATE INDEX IF NOT EXISTS per_user_data_by_user ON per_user_data (user, object_id);
+         CREATE TABLE IF NOT EXISTS sync_horizons (calendar_id TEXT PRIMARY KEY, revision INTEGER NOT NULL) WITHOUT ROWID;",
     )?;
     Ok(())
 }

@@ -370,3 +370,62 @@ fn commands_of_one_entry_get_distinct_increasing_revisions() {
     assert!(revision_of(6, tocsin_store::ENVELOPE_COMMANDS_MAX - 1) < revisions[0]);
     assert!(revisions[1] < revision_of(8, 0));
 }
+
+#[test]
+fn a_calendar_remembers_a_bounded_number_of_deletions_and_raises_its_sync_horizon() {
+    let mut f = Fixture::new().with_user_and_calendar();
+    let kept = tocsin_store::TOMBSTONES_KEPT_PER_CALENDAR;
+    let hrefs: Vec<String> = (0..kept + 2).map(|n| format!("e{n}.ics")).collect();
+    let puts: Vec<Command> = hrefs
+        .iter()
+        .map(|href| put(href, href, "e", Precondition::None, None, 2_000))
+        .collect();
+    let deletes: Vec<Command> = hrefs
+        .iter()
+        .map(|href| Command::DeleteObject {
+            calendar_id: calendar_id(),
+            href: href.clone(),
+            if_match: None,
+            as_user: String::new(),
+            at: at(3_000),
+        })
+        .collect();
+    let mut delete_revisions = Vec::new();
+    for chunk in puts.chunks(1_000).chain(deletes.chunks(1_000)) {
+        let index = f.next_index;
+        f.next_index += 1;
+        let outcomes = f
+            .store
+            .apply_batch(
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (revision_of(index, i), c)),
+                "{}",
+            )
+            .unwrap();
+        for (command, outcome) in chunk.iter().zip(outcomes) {
+            let Outcome::Applied { revision, .. } = outcome else {
+                panic!("rejected: {outcome:?}")
+            };
+            if matches!(command, Command::DeleteObject { .. }) {
+                delete_revisions.push(revision);
+            }
+        }
+    }
+    let reader = f.store.reader();
+    let horizon = reader.read(|q| q.sync_horizon(&calendar_id())).unwrap();
+    assert_eq!(
+        horizon, delete_revisions[1],
+        "the two oldest deletions are forgotten"
+    );
+    let remembered = reader
+        .read(|q| q.changes_since(&calendar_id(), horizon, usize::MAX))
+        .unwrap();
+    assert_eq!(remembered.len(), kept, "every later deletion is remembered");
+    assert!(
+        remembered
+            .iter()
+            .all(|c| matches!(c, tocsin_store::Change::Deleted { .. }))
+    );
+}

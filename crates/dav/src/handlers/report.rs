@@ -509,7 +509,10 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
         .min(ctx.state.config().sync_changes_max)
         .max(1);
     let wants_data = wanted.wants(CALDAV, "calendar-data");
-    let (current_revision, mut changes, objects) = ctx.state.reader().read(|q| {
+    // None: the token is older than the calendar's sync horizon. Checked
+    // in the same read as the changes, so a prune between the two cannot
+    // hide a deletion.
+    let answered = ctx.state.reader().read(|q| {
         let current =
             q.calendar(&calendar.id)?
                 .ok_or_else(|| tocsin_store::StoreError::Corrupt {
@@ -517,6 +520,10 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
                     detail: "calendar vanished during a read transaction".into(),
                 })?;
         let revision = q.user_revision(&current, &ctx.user.name)?;
+        let horizon = q.sync_horizon(&calendar.id)?;
+        if since.is_some_and(|since| since < horizon) {
+            return Ok(None);
+        }
         let changes =
             q.changes_since_for(&calendar.id, &ctx.user.name, since.unwrap_or(0), limit + 1)?;
         let objects = if wants_data {
@@ -534,8 +541,15 @@ fn sync_collection(ctx: &Ctx, target: Target, root: &Element) -> DavResult<Respo
         } else {
             Vec::new()
         };
-        Ok((revision, changes, objects))
+        Ok(Some((revision, changes, objects)))
     })?;
+    let Some((current_revision, mut changes, objects)) = answered else {
+        return Err(DavError::condition(
+            StatusCode::FORBIDDEN,
+            Condition::ValidSyncToken,
+            "this sync token is older than the deletions this calendar remembers; sync again without a token",
+        ));
+    };
     let truncated = changes.len() > limit;
     changes.truncate(limit);
     let new_revision = match (truncated, changes.last()) {
