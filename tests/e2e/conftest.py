@@ -5,6 +5,7 @@ on 127.0.0.1 with a port the OS picks, with its data in a temporary
 directory; it is stopped by PID when the test session ends.
 """
 
+import base64
 import json
 import os
 import signal
@@ -19,6 +20,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 30
+
+
+def raw(server, method, path, body=None, headers=None, user="alice", password=None):
+    """One HTTP request; returns (status, headers (case-insensitive), body text)."""
+    req = urllib.request.Request(server.url + path, data=body.encode() if isinstance(body, str) else body, method=method)
+    if user is not None:
+        token = base64.b64encode(f"{user}:{password or user + '-pw'}".encode()).decode()
+        req.add_header("Authorization", "Basic " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
 
 
 def tocsin_bin() -> str:

@@ -6,14 +6,17 @@ the server's own answer with a raw request too.
 """
 
 import base64
-import urllib.error
-import urllib.request
+import http.client
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
+from urllib.parse import urlsplit
 
 import caldav
 import pytest
 from caldav.lib.error import AuthorizationError
+
+from conftest import raw
 
 UTC = timezone.utc
 DAV = "{DAV:}"
@@ -21,21 +24,6 @@ DAV = "{DAV:}"
 
 def client(server, user="alice", password=None):
     return caldav.DAVClient(url=server.url + "/", username=user, password=password or f"{user}-pw")
-
-
-def raw(server, method, path, body=None, headers=None, user="alice", password=None):
-    """One HTTP request; returns (status, headers (case-insensitive), body text)."""
-    req = urllib.request.Request(server.url + path, data=body.encode() if isinstance(body, str) else body, method=method)
-    if user is not None:
-        token = base64.b64encode(f"{user}:{password or user + '-pw'}".encode()).decode()
-        req.add_header("Authorization", "Basic " + token)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.headers, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode()
 
 
 def new_calendar(server, name=None):
@@ -345,10 +333,6 @@ def test_a_token_older_than_the_remembered_deletions_is_refused_and_a_fresh_sync
     """The server keeps a bounded number of deletions per calendar
     (TOMBSTONES_KEPT_PER_CALENDAR, 10,000); a client whose token predates
     the ones it forgot must start again, never silently miss a deletion."""
-    import http.client
-    from concurrent.futures import ThreadPoolExecutor
-    from urllib.parse import urlsplit
-
     calendar = new_calendar(server)
     count = 10_002
     auth = "Basic " + base64.b64encode(b"alice:alice-pw").decode()

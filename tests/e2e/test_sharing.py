@@ -5,11 +5,8 @@ real webhook receiver. Alarm times are in seconds ("a 15-second alarm")
 so the test runs in seconds; the rules are the same for minutes.
 """
 
-import base64
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +14,7 @@ from pathlib import Path
 import caldav
 import pytest
 
-from conftest import Server
+from conftest import Server, raw
 from receivers import WebhookSink
 
 UTC = timezone.utc
@@ -25,22 +22,6 @@ UTC = timezone.utc
 
 def ical_time(t):
     return t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def auth(user):
-    return "Basic " + base64.b64encode(f"{user}:{user}-pw".encode()).decode()
-
-
-def raw(server, method, path, body=None, headers=None, user="alice"):
-    req = urllib.request.Request(server.url + path, data=body.encode() if isinstance(body, str) else body, method=method)
-    req.add_header("Authorization", auth(user))
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.headers, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read().decode()
 
 
 def share(server, owner, slug, sharee, access):

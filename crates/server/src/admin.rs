@@ -55,7 +55,24 @@ pub fn routes(state: AdminState) -> Router {
             axum::routing::delete(cluster_remove_node),
         )
         .route("/admin/cluster/status", get(cluster_status))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
         .with_state(state)
+}
+
+/// Every admin route needs the token; checked before any extractor reads
+/// the request's body.
+async fn require_token(
+    State(state): State<AdminState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorised(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// A user as the admin API shows it.
@@ -269,10 +286,7 @@ async fn hash(state: &AdminState, password: String) -> Result<String, AdminError
         .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
-async fn status(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn status(State(state): State<AdminState>) -> Response {
     let node = state.cluster.status().await;
     let read = state
         .cluster
@@ -290,10 +304,7 @@ async fn status(State(state): State<AdminState>, headers: HeaderMap) -> Response
     }
 }
 
-async fn list_users(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn list_users(State(state): State<AdminState>) -> Response {
     match state.cluster.reader().read(|q| q.principals()) {
         Ok(principals) => Json(
             principals
@@ -327,14 +338,7 @@ fn first_calendar(owner: &str, at: tocsin_calendar::Instant) -> CreateCalendar {
     }
 }
 
-async fn add_user(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Json(new): Json<NewUser>,
-) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn add_user(State(state): State<AdminState>, Json(new): Json<NewUser>) -> Response {
     if !valid_user_name(&new.name) {
         return error(
             StatusCode::BAD_REQUEST,
@@ -386,13 +390,9 @@ async fn add_user(
 
 async fn set_password(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     Json(new): Json<NewPassword>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
     if let Err(r) = valid_password(&new.password) {
         return r.into_response();
     }
@@ -412,14 +412,7 @@ async fn set_password(
     }
 }
 
-async fn remove_user(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn remove_user(State(state): State<AdminState>, Path(name): Path<String>) -> Response {
     let command = Command::RemoveUser {
         name: name.clone(),
         at: state.clock.now(),
@@ -433,13 +426,9 @@ async fn remove_user(
 
 async fn set_alarm_settings(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     Json(settings): Json<AlarmSettingsView>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
     if let Some(bad) = settings
         .channels
         .iter()
@@ -473,12 +462,8 @@ async fn set_alarm_settings(
 
 async fn upcoming(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<AlarmQuery>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
     let count = query.count.unwrap_or(20).min(ALARM_VIEW_ENTRIES_MAX);
     let now = state.clock.now();
     let reader = state.cluster.reader().clone();
@@ -497,12 +482,8 @@ async fn upcoming(
 
 async fn delivery_log(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<AlarmQuery>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
     let count = query.count.unwrap_or(50).min(ALARM_VIEW_ENTRIES_MAX);
     match state
         .cluster
@@ -514,14 +495,7 @@ async fn delivery_log(
     }
 }
 
-async fn share(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Json(request): Json<ShareRequest>,
-) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn share(State(state): State<AdminState>, Json(request): Json<ShareRequest>) -> Response {
     let access = match request.access.as_str() {
         "read" => Some(tocsin_store::ShareAccess::Read),
         "read-write" => Some(tocsin_store::ShareAccess::ReadWrite),
@@ -571,12 +545,8 @@ fn member_info(member: &MemberView) -> tocsin_cluster::NodeInfo {
 
 async fn cluster_init(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     Json(members): Json<Vec<MemberView>>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
     let members = members.iter().map(|m| (m.id, member_info(m))).collect();
     match state.cluster.initialize(members).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -586,12 +556,8 @@ async fn cluster_init(
 
 async fn cluster_add_node(
     State(state): State<AdminState>,
-    headers: HeaderMap,
     Json(member): Json<MemberView>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
     match state
         .cluster
         .add_node(member.id, member_info(&member))
@@ -602,24 +568,14 @@ async fn cluster_add_node(
     }
 }
 
-async fn cluster_remove_node(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Path(id): Path<u64>,
-) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn cluster_remove_node(State(state): State<AdminState>, Path(id): Path<u64>) -> Response {
     match state.cluster.remove_node(id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => propose_error(e),
     }
 }
 
-async fn cluster_status(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
-        return r.into_response();
-    }
+async fn cluster_status(State(state): State<AdminState>) -> Response {
     let statuses = state.cluster.cluster_status().await;
     let leader_last = statuses
         .iter()

@@ -9,6 +9,7 @@
 use std::io::BufRead;
 
 use anyhow::{Context, bail};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use crate::admin::{AlarmSettingsView, NewPassword, NewUser, StatusView, UserView};
@@ -60,10 +61,13 @@ impl AdminClient {
         bail!("{message} (HTTP {status})")
     }
 
+    /// A request to the server at `path` (which starts with `/admin`).
+    fn to(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url))
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let response = self
-            .send(self.http.get(format!("{}{path}", self.url)))
-            .await?;
+        let response = self.send(self.to(Method::GET, path)).await?;
         response
             .json()
             .await
@@ -108,12 +112,7 @@ pub async fn add_user(
         emails,
     };
     client
-        .send(
-            client
-                .http
-                .post(format!("{}/admin/users", client.url))
-                .json(&body),
-        )
+        .send(client.to(Method::POST, "/admin/users").json(&body))
         .await?;
     println!(
         "created user {name}; their calendars are at {}/",
@@ -156,8 +155,7 @@ pub async fn set_password(
     client
         .send(
             client
-                .http
-                .put(format!("{}/admin/users/{name}/password", client.url))
+                .to(Method::PUT, &format!("/admin/users/{name}/password"))
                 .json(&NewPassword { password }),
         )
         .await?;
@@ -169,11 +167,7 @@ pub async fn set_password(
 pub async fn remove_user(admin: &AdminArgs, name: String) -> anyhow::Result<()> {
     let client = AdminClient::connect(admin)?;
     client
-        .send(
-            client
-                .http
-                .delete(format!("{}/admin/users/{name}", client.url)),
-        )
+        .send(client.to(Method::DELETE, &format!("/admin/users/{name}")))
         .await?;
     println!("removed user {name} and everything they owned");
     Ok(())
@@ -267,8 +261,7 @@ pub async fn set_alarm_settings(
     client
         .send(
             client
-                .http
-                .put(format!("{}/admin/users/{name}/alarms", client.url))
+                .to(Method::PUT, &format!("/admin/users/{name}/alarms"))
                 .json(&body),
         )
         .await?;
@@ -376,8 +369,7 @@ pub async fn cluster_init(admin: &AdminArgs, peers: &[String]) -> anyhow::Result
     client
         .send(
             client
-                .http
-                .post(format!("{}/admin/cluster/init", client.url))
+                .to(Method::POST, "/admin/cluster/init")
                 .json(&members),
         )
         .await?;
@@ -401,8 +393,7 @@ pub async fn cluster_add_node(
     client
         .send(
             client
-                .http
-                .post(format!("{}/admin/cluster/nodes", client.url))
+                .to(Method::POST, "/admin/cluster/nodes")
                 .json(&member),
         )
         .await?;
@@ -414,11 +405,7 @@ pub async fn cluster_add_node(
 pub async fn cluster_remove_node(admin: &AdminArgs, id: u64) -> anyhow::Result<()> {
     let client = AdminClient::connect(admin)?;
     client
-        .send(
-            client
-                .http
-                .delete(format!("{}/admin/cluster/nodes/{id}", client.url)),
-        )
+        .send(client.to(Method::DELETE, &format!("/admin/cluster/nodes/{id}")))
         .await?;
     println!("node {id} removed from the cluster");
     Ok(())
@@ -454,12 +441,7 @@ pub async fn share(
         access: access.clone(),
     };
     client
-        .send(
-            client
-                .http
-                .post(format!("{}/admin/shares", client.url))
-                .json(&body),
-        )
+        .send(client.to(Method::POST, "/admin/shares").json(&body))
         .await?;
     if access == "none" {
         println!("{calendar} is no longer shared with {sharee}");

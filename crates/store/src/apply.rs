@@ -180,7 +180,7 @@ fn remove_user(tx: &Transaction, rev: i64, name: &str, at: Instant) -> ApplyResu
         "DELETE FROM user_calendar_revisions WHERE user = ?1",
         [name],
     )?;
-    cancel_pending_outbox(tx, "user = ?1", name, "user removed", at)?;
+    cancel_pending_outbox(tx, "user = ?1", &[name], "user removed", at)?;
     let removed = tx.exec_cached("DELETE FROM principals WHERE name = ?1", [name])?;
     if removed == 0 {
         return rejected(Rejection::NotFound);
@@ -378,7 +378,7 @@ fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Resul
     cancel_pending_outbox(
         tx,
         &format!("object_id IN ({OBJECTS_OF_CALENDAR})"),
-        &id.0,
+        &[&id.0],
         "calendar deleted",
         at,
     )?;
@@ -398,19 +398,26 @@ fn delete_calendar_rows(tx: &Transaction, id: &CalendarId, at: Instant) -> Resul
 
 /// Pending deliveries of something that no longer exists are cancelled,
 /// with the reason, never silently dropped (invariant 8).
+/// `filter` names its arguments `?1`, `?2`, … in the order of `args`.
 pub(crate) fn cancel_pending_outbox(
     tx: &Transaction,
     filter: &str,
-    arg: &str,
+    args: &[&str],
     reason: &str,
     at: Instant,
 ) -> Result<(), StoreError> {
+    let (reason_at, updated_at) = (args.len() + 1, args.len() + 2);
+    let mut bound: Vec<&dyn rusqlite::ToSql> =
+        args.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+    let at_ms = at.millis();
+    bound.push(&reason);
+    bound.push(&at_ms);
     tx.exec_cached(
         &format!(
-            "UPDATE alarm_outbox SET state = 'cancelled', last_error = ?2, updated_ms = ?3, next_attempt_ms = NULL
+            "UPDATE alarm_outbox SET state = 'cancelled', last_error = ?{reason_at}, updated_ms = ?{updated_at}, next_attempt_ms = NULL
              WHERE state = 'pending' AND {filter}"
         ),
-        params![arg, reason, at.millis()],
+        bound.as_slice(),
     )?;
     Ok(())
 }
@@ -623,7 +630,7 @@ fn delete_object(
             [&existing.id],
         )?;
     }
-    cancel_pending_outbox(tx, "object_id = ?1", &existing.id, "object deleted", at)?;
+    cancel_pending_outbox(tx, "object_id = ?1", &[&existing.id], "object deleted", at)?;
     tx.exec_cached("DELETE FROM objects WHERE id = ?1", [&existing.id])?;
     tx.exec_cached(
         "INSERT OR REPLACE INTO tombstones (calendar_id, href, revision) VALUES (?1, ?2, ?3)",

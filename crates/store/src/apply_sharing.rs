@@ -19,8 +19,8 @@ use tocsin_calendar::Instant;
 
 use crate::StoreError;
 use crate::apply::{
-    ApplyResult, applied, calendar_owner, rejected, replan_covers_calendar, touch_calendar,
-    write_index_row,
+    ApplyResult, applied, calendar_owner, cancel_pending_outbox, rejected, replan_covers_calendar,
+    touch_calendar, write_index_row,
 };
 use crate::cached::CachedExec;
 use crate::command::{ObjectReplan, Rejection, ShareCalendar, etag_of};
@@ -198,12 +198,12 @@ pub(crate) fn revoke_share(
             params![calendar_id.0, sharee],
         )?;
     }
-    tx.exec_cached(
-        &format!(
-            "UPDATE alarm_outbox SET state = 'cancelled', last_error = 'share revoked', updated_ms = ?3, next_attempt_ms = NULL
-             WHERE state = 'pending' AND user = ?2 AND object_id IN ({OBJECTS})"
-        ),
-        params![calendar_id.0, sharee, at.millis()],
+    cancel_pending_outbox(
+        tx,
+        &format!("user = ?2 AND object_id IN ({OBJECTS})"),
+        &[&calendar_id.0, sharee],
+        "share revoked",
+        at,
     )?;
     touch_calendar(tx, calendar_id, rev, at)?;
     Ok(applied(rev, false))

@@ -257,32 +257,50 @@ fn replan_with_defaults(
     let user = &ctx.user.name;
     let now = ctx.state.now();
     let policy = ctx.state.config().alarm_policy;
-    let limits = stored_object_limits();
     let replan = ctx.state.reader().read(|q| {
         let mut props = q.user_calendar_props(&calendar.id, user)?;
         props.retain(|(n, _)| !removes.contains(n) && !sets.iter().any(|(s, _)| s == n));
         props.extend(sets.iter().cloned());
         let defaults = default_alarms_from_props(&props);
-        let mut replan = Vec::new();
-        for object in q.objects(&calendar.id)? {
-            let next_check = match (
-                tocsin_calendar::CalendarObject::parse(&object.ical, &limits),
-                q.alarm_inputs(&calendar.id, Some(&object.id))?,
-            ) {
-                (Ok(parsed), Some(mut inputs)) => {
-                    with_defaults(q, &mut inputs, user, defaults.clone())?;
-                    inputs.next_check(&parsed, now, &policy).map(|n| n.at)
-                }
-                _ => None,
-            };
-            replan.push(ObjectReplan {
-                object_id: object.id,
-                etag: object.etag,
-                next_check,
-            });
-        }
-        Ok(replan)
+        replan_calendar(q, &calendar.id, now, &policy, |q, inputs| {
+            with_defaults(q, inputs, user, defaults.clone())
+        })
     })?;
+    Ok(replan)
+}
+
+/// Every object of a calendar planned again, with its alarm inputs
+/// changed by `adjust` (new defaults, a new zone). An object that no
+/// longer parses, or has no inputs, gets no `next_check`.
+fn replan_calendar(
+    q: &tocsin_store::Query<'_>,
+    calendar_id: &tocsin_store::CalendarId,
+    now: tocsin_calendar::Instant,
+    policy: &tocsin_calendar::AlarmPolicy,
+    adjust: impl Fn(
+        &tocsin_store::Query<'_>,
+        &mut tocsin_store::AlarmInputs,
+    ) -> Result<(), tocsin_store::StoreError>,
+) -> Result<Vec<ObjectReplan>, tocsin_store::StoreError> {
+    let limits = stored_object_limits();
+    let mut replan = Vec::new();
+    for object in q.objects(calendar_id)? {
+        let next_check = match (
+            tocsin_calendar::CalendarObject::parse(&object.ical, &limits),
+            q.alarm_inputs(calendar_id, Some(&object.id))?,
+        ) {
+            (Ok(parsed), Some(mut inputs)) => {
+                adjust(q, &mut inputs)?;
+                inputs.next_check(&parsed, now, policy).map(|n| n.at)
+            }
+            _ => None,
+        };
+        replan.push(ObjectReplan {
+            object_id: object.id,
+            etag: object.etag,
+            next_check,
+        });
+    }
     Ok(replan)
 }
 
@@ -332,27 +350,11 @@ fn replan_in_new_zone(
     };
     let now = ctx.state.now();
     let policy = ctx.state.config().alarm_policy;
-    let limits = stored_object_limits();
     let replan = ctx.state.reader().read(|q| {
-        let mut replan = Vec::new();
-        for object in q.objects(&calendar.id)? {
-            let next_check = match (
-                tocsin_calendar::CalendarObject::parse(&object.ical, &limits),
-                q.alarm_inputs(&calendar.id, Some(&object.id))?,
-            ) {
-                (Ok(parsed), Some(mut inputs)) => {
-                    inputs.zone = new_zone.clone();
-                    inputs.next_check(&parsed, now, &policy).map(|n| n.at)
-                }
-                _ => None,
-            };
-            replan.push(ObjectReplan {
-                object_id: object.id,
-                etag: object.etag,
-                next_check,
-            });
-        }
-        Ok(replan)
+        replan_calendar(q, &calendar.id, now, &policy, |_, inputs| {
+            inputs.zone = new_zone.clone();
+            Ok(())
+        })
     })?;
     Ok(replan)
 }
